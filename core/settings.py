@@ -1,0 +1,161 @@
+"""The service's one settings module: every knob is an environment variable with a default
+that works on a fresh machine (SQLite in DATA_DIR, in-process jobs). See README "Settings"."""
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=None):
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def env_bool(name, default=False):
+    return str(env(name, default)).lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name, default):
+    return int(env(name, default))
+
+
+DATA_DIR = Path(env("DATA_DIR", BASE_DIR / "data"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key():
+    """Use SECRET_KEY, else one generated once and kept in DATA_DIR so sessions survive restarts."""
+    if env("SECRET_KEY"):
+        return env("SECRET_KEY")
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env("ALLOWED_HOSTS", "*").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Public base URL of the service (e.g. https://labels.example.com), used in the links it
+# generates. Containers also set HOSTNAME to the machine name: only a URL counts; otherwise
+# links are built from the request's own host.
+HOSTNAME = env("HOSTNAME", "")
+HOSTNAME = HOSTNAME.rstrip("/") if HOSTNAME.startswith(("http://", "https://")) else ""
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_rq",
+    "core",
+    "projects",
+    "tasks",
+    "io_storages",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # admin/API-docs static files without nginx
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+WSGI_APPLICATION = "core.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the in-process sync write while API requests read.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+    DATABASES["default"]["OPTIONS"]["timeout"] = 30
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Cloud storages API",
+    "DESCRIPTION": "Label Studio-compatible projects, tasks and cloud storage API.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- background jobs -------------------------------------------------------
+# Empty or unreachable REDIS_URL: jobs run in-process (see core/jobs.py).
+REDIS_URL = env("REDIS_URL", "")
+RQ_ASYNC = env_bool("RQ_ASYNC", True)  # false: jobs go through Redis but run at once (tests)
+RQ_QUEUE_NAMES = ["critical", "high", "default", "low"]
+_rq_url = REDIS_URL or "redis://127.0.0.1:6379/0"
+RQ_QUEUES = {
+    name: {"URL": _rq_url, "DEFAULT_TIMEOUT": env_int("RQ_DEFAULT_TIMEOUT", 3600 * 24), "ASYNC": RQ_ASYNC}
+    for name in RQ_QUEUE_NAMES
+}
+RQ_SHOW_ADMIN_LINK = True
+STORAGE_SYNC_QUEUE = env("STORAGE_SYNC_QUEUE", "low")
+STORAGE_EXPORT_QUEUE = env("STORAGE_EXPORT_QUEUE", "default")
+
+# --- storages ---------------------------------------------------------------
+SSRF_PROTECTION_ENABLED = env_bool("SSRF_PROTECTION_ENABLED", True)
+STORAGE_IN_PROGRESS_TIMER = float(env("STORAGE_IN_PROGRESS_TIMER", 5))
+STORAGE_SYNC_BATCH_SIZE = env_int("STORAGE_SYNC_BATCH_SIZE", 1000)
+FUTURE_SAVE_TASK_TO_STORAGE = env_bool("FUTURE_SAVE_TASK_TO_STORAGE", False)
+
+RESOLVER_PROXY_BUFFER_SIZE = env_int("RESOLVER_PROXY_BUFFER_SIZE", 64 * 1024)
+RESOLVER_PROXY_TIMEOUT = env_int("RESOLVER_PROXY_TIMEOUT", 10)
+RESOLVER_PROXY_MAX_RANGE_SIZE = env_int("RESOLVER_PROXY_MAX_RANGE_SIZE", 7 * 1024 * 1024)
+RESOLVER_PROXY_CACHE_TIMEOUT = env_int("RESOLVER_PROXY_CACHE_TIMEOUT", 3600)
+
+LOCAL_FILES_SERVING_ENABLED = env_bool("LOCAL_FILES_SERVING_ENABLED", False)
+LOCAL_FILES_DOCUMENT_ROOT = env("LOCAL_FILES_DOCUMENT_ROOT", os.path.abspath(os.sep))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

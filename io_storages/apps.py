@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class IOStoragesConfig(AppConfig):
+    name = "io_storages"
+    verbose_name = "Cloud storages"

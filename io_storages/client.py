@@ -1,0 +1,157 @@
+"""The one interface every storage provider implements.
+
+Sync, export, preview and the resolve proxy are written once against `StorageClient`;
+a provider package (``io_storages/<type>/client.py``) only maps these few primitives onto
+its SDK. Nothing outside a provider's client module imports that provider's SDK.
+
+Errors: a provider raises `StorageError` subclasses whose message is safe to show to the
+user (it names the bucket/key/problem, never a credential). Anything else escaping a client
+is a bug.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator, Optional
+
+
+class StorageError(Exception):
+    """A provider-side failure, with a message that is safe to return to API users."""
+
+
+class InvalidCredentials(StorageError):
+    pass
+
+
+class AccessDenied(StorageError):
+    pass
+
+
+class BucketNotFound(StorageError):
+    pass
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+class RangeNotSatisfiable(StorageError):
+    pass
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """Metadata of one object, normalised across providers."""
+
+    key: str
+    size: Optional[int] = None
+    last_modified: Optional[datetime] = None
+    etag: Optional[str] = None
+    content_type: Optional[str] = None
+
+
+@dataclass
+class ObjectStream:
+    """An open read of an object or of a byte range of it.
+
+    `chunks(size)` yields the body; `close()` releases the connection. `start`/`end` are the
+    inclusive byte offsets actually returned (None for a full read) and `total_size` the size
+    of the whole object, so callers can build `Content-Range` without a second request.
+    """
+
+    info: ObjectInfo
+    body: object  # provider stream with .read(n) and .close()
+    start: Optional[int] = None
+    end: Optional[int] = None
+    total_size: Optional[int] = None
+
+    @property
+    def content_length(self) -> Optional[int]:
+        if self.start is not None and self.end is not None:
+            return self.end - self.start + 1
+        return self.total_size
+
+    def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        while True:
+            data = self.body.read(size)
+            if not data:
+                return
+            yield data
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks(1024 * 1024))
+
+    def close(self) -> None:
+        close = getattr(self.body, "close", None)
+        if close:
+            close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class StorageClient(abc.ABC):
+    """A connection to one bucket/container/path of one provider.
+
+    Keys are full object keys (prefix included). Implementations must be safe to share
+    between threads (export uses a thread pool).
+    """
+
+    #: URL scheme of objects in this provider (`s3`, `gs`, `azure-blob`, `redis`).
+    scheme: str = ""
+
+    def __init__(self, bucket: str):
+        self.bucket = bucket
+
+    # --- listing -----------------------------------------------------------
+    @abc.abstractmethod
+    def list_objects(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        """Yield objects under `prefix`, page by page, in key order where the provider has one.
+
+        With `recursive=False` only the top level below `prefix` is listed (delimiter `/`).
+        "Folder" placeholder keys (ending with `/`) are never yielded.
+        """
+
+    # --- reading -----------------------------------------------------------
+    @abc.abstractmethod
+    def stat(self, key: str) -> ObjectInfo:
+        """Metadata of one object without reading its body (raises ObjectNotFound)."""
+
+    @abc.abstractmethod
+    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
+        """Open `key` for streaming; `start`/`end` are inclusive offsets (end None: to the end).
+
+        Raises RangeNotSatisfiable when `start` is past the end of the object.
+        """
+
+    def read(self, key: str) -> bytes:
+        with self.open(key) as stream:
+            return stream.read()
+
+    # --- links -------------------------------------------------------------
+    @abc.abstractmethod
+    def presign(self, key: str, ttl_seconds: int, content_type: Optional[str] = None) -> str:
+        """A time-limited HTTP(S) URL that fetches `key` without further credentials."""
+
+    # --- writing -----------------------------------------------------------
+    @abc.abstractmethod
+    def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        """Create or replace `key` with `data`."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete `key`; deleting a missing key is not an error."""
+
+    # --- validation --------------------------------------------------------
+    @abc.abstractmethod
+    def check(self, prefix: Optional[str] = None) -> None:
+        """Raise a StorageError naming the problem unless the bucket is reachable with these
+        credentials and, when `prefix` is not None, holds at least one object under it."""
+
+    def url_for(self, key: str) -> str:
+        """The storage URI of `key`, e.g. `s3://bucket/key` (what blob tasks store)."""
+        return f"{self.scheme}://{self.bucket}/{key}"

@@ -1,0 +1,45 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from core.models import active_organization
+from projects.models import Project
+
+
+class UserSimpleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = get_user_model()
+        fields = ["id", "email", "username", "first_name", "last_name"]
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(min_length=3, max_length=50)
+    created_by = UserSimpleSerializer(read_only=True)
+    task_number = serializers.IntegerField(read_only=True, required=False)
+    num_tasks_with_annotations = serializers.IntegerField(read_only=True, required=False)
+    total_annotations_number = serializers.IntegerField(read_only=True, required=False)
+    total_predictions_number = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "title",
+            "description",
+            "label_config",
+            "organization",
+            "created_by",
+            "created_at",
+            "maximum_annotations",
+            "task_number",
+            "num_tasks_with_annotations",
+            "total_annotations_number",
+            "total_predictions_number",
+        ]
+        read_only_fields = ["organization", "created_by", "created_at"]
+
+    def create(self, validated_data):
+        user = self.context["request"].user
+        organization = active_organization(user)
+        if organization is None:
+            raise serializers.ValidationError({"organization": ["You are not a member of any organization"]})
+        return Project.objects.create(organization=organization, created_by=user, **validated_data)

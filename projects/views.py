@@ -1,0 +1,109 @@
+"""Project API (Label Studio-compatible): CRUD, task import and the labeling queue's `next`."""
+import time
+
+from django.db.models import Count, Q, Sum
+from django.shortcuts import get_object_or_404
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import PageNumberPagination
+from core.permissions import organization_filter
+from projects.models import Project
+from projects.serializers import ProjectSerializer
+from tasks.importing import TaskFormatError, create_tasks, parse_task
+
+
+def user_projects(user):
+    """Projects `user` may see: those of the user's organizations."""
+    return Project.objects.filter(**organization_filter(user))
+
+
+def get_user_project(user, pk):
+    """The project `pk` if `user` may see it, else 404 (its existence is not revealed)."""
+    return get_object_or_404(user_projects(user), pk=pk)
+
+
+class ProjectMixin:
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self):
+        return (
+            user_projects(self.request.user)
+            .select_related("created_by")
+            .annotate(
+                task_number=Count("tasks", distinct=True),
+                num_tasks_with_annotations=Count("tasks", filter=Q(tasks__total_annotations__gt=0), distinct=True),
+                total_annotations_number=Sum("tasks__total_annotations"),
+                total_predictions_number=Sum("tasks__total_predictions"),
+            )
+            .order_by("-id")
+        )
+
+    def _reload_with_counts(self, serializer):
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_create(self, serializer):
+        serializer.save()
+        self._reload_with_counts(serializer)
+
+    def perform_update(self, serializer):
+        serializer.save()
+        self._reload_with_counts(serializer)
+
+
+class ProjectListAPI(ProjectMixin, generics.ListCreateAPIView):
+    pagination_class = PageNumberPagination
+
+
+class ProjectDetailAPI(ProjectMixin, generics.RetrieveUpdateDestroyAPIView):
+    pass
+
+
+class ProjectImportAPI(APIView):
+    """POST a JSON list of tasks (or one task object); all are validated before any is created."""
+
+    def post(self, request, pk):
+        project = get_user_project(request.user, pk)
+        started = time.monotonic()
+        payload = request.data
+        if isinstance(payload, dict):
+            payload = [payload]
+        if not isinstance(payload, list) or not payload:
+            raise ValidationError({"detail": "Send a non-empty JSON list of tasks"})
+        parsed, errors = [], {}
+        for i, value in enumerate(payload):
+            try:
+                parsed.append(parse_task(value))
+            except TaskFormatError as e:
+                errors[f"task #{i}"] = [str(e)]
+        if errors:
+            raise ValidationError(errors)
+        create_tasks(project, parsed, user=request.user)
+        return Response(
+            {
+                "task_count": len(parsed),
+                "annotation_count": sum(len(p.annotations) for p in parsed),
+                "prediction_count": sum(len(p.predictions) for p in parsed),
+                "duration": round(time.monotonic() - started, 3),
+                "file_upload_ids": [],
+                "could_be_tasks_list": False,
+                "found_formats": [],
+                "data_columns": [],
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ProjectNextTaskAPI(APIView):
+    """The first task (by inner_id) that has no annotation yet; 404 when none is left."""
+
+    def get(self, request, pk):
+        from tasks.serializers import TaskSerializer
+
+        project = get_user_project(request.user, pk)
+        task = project.tasks.filter(total_annotations=0, cancelled_annotations=0).order_by("inner_id").first()
+        if task is None:
+            raise NotFound("No more tasks to label in this project")
+        return Response(TaskSerializer(task, context={"request": request}).data)

@@ -1,0 +1,121 @@
+"""Turning task JSON into Task rows: used by the project import API and by storage sync.
+
+A task is either flat data (`{"image": "s3://..."}`) or the full form
+`{"data": {...}, "annotations": [...], "predictions": [...], "meta": {...}}`.
+Creation is in bulk: one transaction, three INSERTs, whatever the number of tasks.
+"""
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from projects.models import Project
+from tasks.models import Annotation, Prediction, Task, next_inner_id
+
+
+class TaskFormatError(ValueError):
+    """A task value that cannot be imported; the message says what is wrong."""
+
+
+@dataclass
+class ParsedTask:
+    data: dict
+    meta: dict = field(default_factory=dict)
+    annotations: list = field(default_factory=list)
+    predictions: list = field(default_factory=list)
+
+
+def _result_list(item, what, index):
+    if not isinstance(item, dict):
+        raise TaskFormatError(f"{what} #{index} must be a JSON object, got {type(item).__name__}")
+    result = item.get("result", [])
+    if not isinstance(result, list):
+        raise TaskFormatError(f"{what} #{index}: 'result' must be a list, got {type(result).__name__}")
+    return result
+
+
+def _number(item, name, what, index):
+    value = item.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TaskFormatError(f"{what} #{index}: '{name}' must be a number")
+    return float(value)
+
+
+def parse_task(value) -> ParsedTask:
+    """Validate one task value and split it into data, meta, annotations and predictions."""
+    if not isinstance(value, dict):
+        raise TaskFormatError(f"A task must be a JSON object, got {type(value).__name__}")
+    if not isinstance(value.get("data"), dict):
+        return ParsedTask(data=value)
+
+    meta = value.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise TaskFormatError("'meta' must be a JSON object")
+    # "completions" is the pre-1.0 Label Studio name of annotations.
+    raw_annotations = value.get("annotations", value.get("completions")) or []
+    raw_predictions = value.get("predictions") or []
+    if not isinstance(raw_annotations, list):
+        raise TaskFormatError("'annotations' must be a list")
+    if not isinstance(raw_predictions, list):
+        raise TaskFormatError("'predictions' must be a list")
+
+    annotations = []
+    for i, item in enumerate(raw_annotations):
+        annotations.append(
+            {
+                "result": _result_list(item, "annotation", i),
+                "was_cancelled": bool(item.get("was_cancelled", False)),
+                "ground_truth": bool(item.get("ground_truth", False)),
+                "lead_time": _number(item, "lead_time", "annotation", i),
+            }
+        )
+    predictions = []
+    for i, item in enumerate(raw_predictions):
+        predictions.append(
+            {
+                "result": _result_list(item, "prediction", i),
+                "score": _number(item, "score", "prediction", i),
+                "model_version": str(item.get("model_version") or ""),
+            }
+        )
+    return ParsedTask(data=value["data"], meta=meta, annotations=annotations, predictions=predictions)
+
+
+def create_tasks(project, parsed_tasks, user=None):
+    """Create tasks with their annotations and predictions in one transaction; return the
+    tasks (with ids) in input order. `user` is recorded as the annotations' author."""
+    if not parsed_tasks:
+        return []
+    with transaction.atomic():
+        # The lock serialises inner_id allocation between concurrent imports of a project.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        first_id = next_inner_id(project.pk)
+        limit = max(project.maximum_annotations, 1)
+        tasks = []
+        for offset, parsed in enumerate(parsed_tasks):
+            done = sum(1 for a in parsed.annotations if not a["was_cancelled"])
+            tasks.append(
+                Task(
+                    project=project,
+                    data=parsed.data,
+                    meta=parsed.meta,
+                    inner_id=first_id + offset,
+                    total_annotations=done,
+                    cancelled_annotations=len(parsed.annotations) - done,
+                    total_predictions=len(parsed.predictions),
+                    is_labeled=done >= limit,
+                )
+            )
+        Task.objects.bulk_create(tasks)
+        Annotation.objects.bulk_create(
+            Annotation(task=task, project=project, completed_by=user, **fields)
+            for task, parsed in zip(tasks, parsed_tasks)
+            for fields in parsed.annotations
+        )
+        Prediction.objects.bulk_create(
+            Prediction(task=task, project=project, **fields)
+            for task, parsed in zip(tasks, parsed_tasks)
+            for fields in parsed.predictions
+        )
+    return tasks

@@ -1,0 +1,62 @@
+from rest_framework import serializers
+
+from tasks.models import Annotation, Prediction, Task
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Annotation
+        fields = [
+            "id",
+            "task",
+            "project",
+            "result",
+            "completed_by",
+            "was_cancelled",
+            "ground_truth",
+            "lead_time",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["task", "project", "completed_by", "created_at", "updated_at"]
+
+    def validate_result(self, value):
+        if not isinstance(value, list):
+            raise serializers.ValidationError("'result' must be a list of regions")
+        return value
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Prediction
+        fields = ["id", "task", "project", "result", "score", "model_version", "created_at"]
+        read_only_fields = fields
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    annotations = AnnotationSerializer(many=True, read_only=True)
+    predictions = PredictionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "project",
+            "data",
+            "meta",
+            "inner_id",
+            "created_at",
+            "updated_at",
+            "is_labeled",
+            "total_annotations",
+            "cancelled_annotations",
+            "total_predictions",
+            "annotations",
+            "predictions",
+        ]
+        read_only_fields = [f for f in fields if f not in ("data", "meta")]
+
+    def validate_data(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("'data' must be a JSON object")
+        return value

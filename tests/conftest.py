@@ -1,0 +1,70 @@
+"""Shared fixtures: users in organizations with API clients, Redis isolation, report header."""
+import pytest
+from django.conf import settings
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+pytest_plugins = ["tests.fixtures.servers"]
+
+
+def pytest_report_header(config):
+    db = settings.DATABASES["default"]
+    where = f"{db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or ''} {db['NAME']}".strip()
+    queue = f"RQ on Redis {settings.REDIS_URL}" if settings.REDIS_URL else "in-process jobs (no REDIS_URL)"
+    return [f"database: {where}", f"job queue: {queue}"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_job_runner():
+    """Each test re-checks Redis reachability and starts with empty queues."""
+    from core import jobs
+
+    jobs.forget_redis_state()
+    if jobs.redis_available():
+        jobs.get_queue().connection.flushdb()
+    yield
+    jobs.forget_redis_state()
+
+
+@pytest.fixture
+def make_member(db):
+    """make_member(email, organization_title) -> APIClient authenticated with the user's token;
+    the client has `.user`, `.token` and `.organization` attributes."""
+    from core.models import Membership, Organization
+    from django.contrib.auth import get_user_model
+
+    def make(email="alice@example.com", organization="Org A"):
+        user = get_user_model().objects.create_user(username=email, email=email, password="pw")
+        org, _ = Organization.objects.get_or_create(title=organization)
+        Membership.objects.create(user=user, organization=org)
+        token = Token.objects.create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.user, client.token, client.organization = user, token.key, org
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice(make_member):
+    return make_member("alice@example.com", "Org A")
+
+
+@pytest.fixture
+def bob(make_member):
+    """A user of another organization."""
+    return make_member("bob@example.com", "Org B")
+
+
+@pytest.fixture
+def project(alice):
+    response = alice.post(
+        "/api/projects/",
+        {"title": "Images", "label_config": '<View><Image name="img" value="$image"/></View>'},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    from projects.models import Project
+
+    return Project.objects.get(pk=response.json()["id"])

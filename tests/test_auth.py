@@ -1,0 +1,43 @@
+"""Authentication: token header, session, 401 without credentials, token rotation."""
+import pytest
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_calls_get_401():
+    assert APIClient().get("/api/projects/").status_code == 401
+
+
+def test_token_header_authenticates(alice):
+    assert alice.get("/api/projects/").status_code == 200
+
+
+def test_wrong_token_gets_401():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token nope")
+    assert client.get("/api/projects/").status_code == 401
+
+
+def test_session_authenticates(alice):
+    client = APIClient()
+    assert client.login(username="alice@example.com", password="pw")
+    assert client.get("/api/projects/").status_code == 200
+
+
+def test_current_user_token_is_shown_and_rotated(alice):
+    assert alice.get("/api/current-user/token").json() == {"token": alice.token}
+    rotated = alice.post("/api/current-user/token")
+    assert rotated.status_code == 201
+    new_token = rotated.json()["token"]
+    assert new_token != alice.token
+    assert alice.get("/api/projects/").status_code == 401  # old token is dead
+    alice.credentials(HTTP_AUTHORIZATION=f"Token {new_token}")
+    assert alice.get("/api/projects/").status_code == 200
+
+
+def test_openapi_schema_and_docs_are_served(alice):
+    schema = alice.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/projects/" in schema.content
+    assert alice.get("/api/docs/").status_code == 200

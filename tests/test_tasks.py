@@ -1,0 +1,138 @@
+"""Task import in every format, task list pagination, `next`, annotations and counters."""
+import pytest
+
+from tasks.models import Annotation, Prediction, Task
+
+pytestmark = pytest.mark.django_db
+
+
+def import_tasks(client, project, tasks):
+    return client.post(f"/api/projects/{project.id}/import", tasks, format="json")
+
+
+def test_import_flat_data_tasks(alice, project):
+    response = import_tasks(alice, project, [{"image": "s3://bucket/1.jpg"}, {"image": "s3://bucket/2.jpg"}])
+    assert response.status_code == 201
+    assert response.json()["task_count"] == 2
+    assert list(project.tasks.order_by("inner_id").values_list("data", flat=True)) == [
+        {"image": "s3://bucket/1.jpg"},
+        {"image": "s3://bucket/2.jpg"},
+    ]
+
+
+def test_import_full_format_with_annotations_predictions_and_meta(alice, project):
+    task = {
+        "data": {"image": "s3://bucket/1.jpg"},
+        "meta": {"source": "camera 3"},
+        "annotations": [{"result": [{"type": "choices", "value": {"choices": ["cat"]}}], "lead_time": 2.5}],
+        "predictions": [{"result": [], "score": 0.9, "model_version": "v1"}],
+    }
+    body = import_tasks(alice, project, [task]).json()
+    assert (body["task_count"], body["annotation_count"], body["prediction_count"]) == (1, 1, 1)
+    created = Task.objects.get(project=project)
+    assert created.data == {"image": "s3://bucket/1.jpg"} and created.meta == {"source": "camera 3"}
+    assert created.is_labeled and created.total_annotations == 1 and created.total_predictions == 1
+    annotation = Annotation.objects.get(task=created)
+    assert annotation.completed_by == alice.user and annotation.lead_time == 2.5
+    assert Prediction.objects.get(task=created).model_version == "v1"
+
+
+def test_import_accepts_a_single_task_object(alice, project):
+    assert import_tasks(alice, project, {"image": "a.jpg"}).json()["task_count"] == 1
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([{"data": {"x": 1}, "annotations": [{"result": "oops"}]}], "'result' must be a list"),
+        ([{"data": {"x": 1}, "predictions": {"result": []}}], "'predictions' must be a list"),
+        (["just a string"], "must be a JSON object"),
+        ([], "non-empty"),
+    ],
+)
+def test_invalid_import_gives_400_naming_the_problem_and_creates_nothing(alice, project, bad, message):
+    response = import_tasks(alice, project, [{"image": "ok.jpg"}] + bad if bad else bad)
+    assert response.status_code == 400
+    assert message in str(response.json())
+    assert project.tasks.count() == 0
+
+
+def test_inner_id_is_consecutive_per_project(alice, project):
+    import_tasks(alice, project, [{"n": 1}, {"n": 2}])
+    import_tasks(alice, project, [{"n": 3}])
+    other = alice.post("/api/projects/", {"title": "Other"}, format="json").json()
+    alice.post(f"/api/projects/{other['id']}/import", [{"n": 1}], format="json")
+    assert list(project.tasks.order_by("id").values_list("inner_id", flat=True)) == [1, 2, 3]
+    assert list(Task.objects.filter(project_id=other["id"]).values_list("inner_id", flat=True)) == [1]
+
+
+def test_task_list_is_paginated_like_label_studio(alice, project):
+    import_tasks(alice, project, [{"n": i} for i in range(5)])
+    page = alice.get(f"/api/tasks/?project={project.id}&page=2&page_size=2").json()
+    assert page["total"] == 5
+    assert [t["data"]["n"] for t in page["tasks"]] == [2, 3]
+    assert {"total_annotations", "total_predictions"} <= page.keys()
+    assert alice.get(f"/api/tasks/?project={project.id}&page=4&page_size=2").status_code == 404
+
+
+def test_task_list_requires_project(alice):
+    response = alice.get("/api/tasks/")
+    assert response.status_code == 400 and "project" in response.json()
+
+
+def test_next_returns_first_task_without_annotations(alice, project):
+    import_tasks(alice, project, [{"data": {"n": 1}, "annotations": [{"result": []}]}, {"n": 2}, {"n": 3}])
+    first = alice.get(f"/api/projects/{project.id}/next").json()
+    assert first["data"] == {"n": 2}
+    alice.post(f"/api/tasks/{first['id']}/annotations/", {"result": []}, format="json")
+    assert alice.get(f"/api/projects/{project.id}/next").json()["data"] == {"n": 3}
+
+
+def test_next_answers_404_when_everything_is_labeled(alice, project):
+    assert alice.get(f"/api/projects/{project.id}/next").status_code == 404
+
+
+def test_annotation_lifecycle_updates_task_counters(alice, project):
+    import_tasks(alice, project, [{"n": 1}])
+    task = project.tasks.get()
+    created = alice.post(f"/api/tasks/{task.id}/annotations/", {"result": [{"a": 1}]}, format="json")
+    assert created.status_code == 201
+    annotation_id = created.json()["id"]
+    task.refresh_from_db()
+    assert task.is_labeled and task.total_annotations == 1
+    assert alice.get(f"/api/tasks/{task.id}/annotations/").json()[0]["id"] == annotation_id
+
+    patched = alice.patch(f"/api/annotations/{annotation_id}/", {"was_cancelled": True}, format="json")
+    assert patched.status_code == 200
+    task.refresh_from_db()
+    assert (task.total_annotations, task.cancelled_annotations, task.is_labeled) == (0, 1, False)
+
+    assert alice.delete(f"/api/annotations/{annotation_id}/").status_code == 204
+    task.refresh_from_db()
+    assert task.cancelled_annotations == 0
+
+
+def test_annotation_result_must_be_a_list(alice, project):
+    import_tasks(alice, project, [{"n": 1}])
+    task = project.tasks.get()
+    response = alice.post(f"/api/tasks/{task.id}/annotations/", {"result": "x"}, format="json")
+    assert response.status_code == 400 and "result" in response.json()
+
+
+def test_tasks_and_annotations_of_other_organizations_are_hidden(alice, bob, project):
+    import_tasks(alice, project, [{"data": {"n": 1}, "annotations": [{"result": []}]}])
+    task = project.tasks.get()
+    annotation = task.annotations.get()
+    assert bob.get(f"/api/tasks/{task.id}/").status_code == 404
+    assert bob.patch(f"/api/tasks/{task.id}/", {"data": {}}, format="json").status_code == 404
+    assert bob.post(f"/api/tasks/{task.id}/annotations/", {"result": []}, format="json").status_code == 404
+    assert bob.get(f"/api/annotations/{annotation.id}/").status_code == 404
+    assert bob.delete(f"/api/annotations/{annotation.id}/").status_code == 404
+
+
+def test_update_and_delete_task(alice, project):
+    import_tasks(alice, project, [{"n": 1}])
+    task = project.tasks.get()
+    assert alice.patch(f"/api/tasks/{task.id}/", {"data": {"n": 2}}, format="json").json()["data"] == {"n": 2}
+    assert alice.patch(f"/api/tasks/{task.id}/", {"data": [1]}, format="json").status_code == 400
+    assert alice.delete(f"/api/tasks/{task.id}/").status_code == 204
