@@ -4,6 +4,7 @@ from django.urls import path as plain_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.api import path
+from io_storages.urls import urlpatterns as storage_urls
 from core.views import CurrentUserTokenAPI, WhoAmIAPI
 from projects import views as projects
 from tasks import views as tasks
@@ -23,4 +24,5 @@ urlpatterns = [
     path("api/tasks/<int:pk>", tasks.TaskDetailAPI.as_view(), name="task-detail"),
     path("api/tasks/<int:pk>/annotations", tasks.TaskAnnotationsAPI.as_view(), name="task-annotations"),
     path("api/annotations/<int:pk>", tasks.AnnotationDetailAPI.as_view(), name="annotation-detail"),
+    *storage_urls,
 ]

@@ -1,0 +1,170 @@
+"""The storage REST API, once for every provider: each view takes the storage type from the
+URL (`/api/storages/<type>/...`, `/api/storages/export/<type>/...`) and finds its model and
+serializer in the registry."""
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from rest_framework import generics
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import empty as _EMPTY
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.permissions import organization_filter
+from io_storages import registry
+from io_storages.client import StorageError
+from io_storages.serializers import serializer_for
+from projects.views import get_user_project
+
+
+def _project_param(request):
+    project_id = request.query_params.get("project")
+    if not project_id or not project_id.isdigit():
+        raise ValidationError({"project": ["Pass the project id: ?project=<id>"]})
+    return get_user_project(request.user, project_id)
+
+
+class StorageTypeMixin:
+    """Resolves `storage_type` (URL) and `export` (URL conf) into a model and serializer."""
+
+    export = False
+
+    @property
+    def model(self):
+        try:
+            return registry.storage_model(self.kwargs["storage_type"], export=self.export)
+        except KeyError:
+            raise Http404(f"Unknown storage type '{self.kwargs['storage_type']}'")
+
+    def get_serializer_class(self):
+        return serializer_for(self.model)
+
+    def get_queryset(self):
+        return self.model.objects.filter(**organization_filter(self.request.user, "project__organization"))
+
+    def stored_storage(self, pk):
+        return get_object_or_404(self.get_queryset(), pk=pk)
+
+
+class StorageListAPI(StorageTypeMixin, generics.ListCreateAPIView):
+    pagination_class = None
+
+    def get_queryset(self):
+        if self.request.method != "GET":
+            return super().get_queryset()
+        storages = list(self.model.objects.filter(project=_project_param(self.request)).order_by("id"))
+        for storage in storages:
+            storage.ensure_status()
+        return storages
+
+
+class StorageDetailAPI(StorageTypeMixin, generics.RetrieveUpdateDestroyAPIView):
+    def get_object(self):
+        storage = super().get_object()
+        storage.ensure_status()
+        return storage
+
+
+class StorageSyncAPI(StorageTypeMixin, APIView):
+    def post(self, request, storage_type, pk):
+        storage = self.stored_storage(pk)
+        options = {}
+        if self.export:
+            only_new = request.data.get("save_only_new_annotations", request.query_params.get("save_only_new_annotations"))
+            options["only_new"] = str(only_new).lower() in ("1", "true", "yes")
+        storage = storage.sync(**options)
+        return Response(self.get_serializer_class()(storage, context={"request": request}).data)
+
+
+class StorageConfigMixin(StorageTypeMixin):
+    """Endpoints that take a configuration in the body without saving it; with `id`, the
+    stored storage's values (secrets included) fill what the body omits."""
+
+    def unsaved_storage(self, request):
+        data = request.data.copy() if hasattr(request.data, "copy") else dict(request.data)
+        instance = self.stored_storage(data.pop("id")) if data.get("id") else None
+        serializer = self.get_serializer_class()(
+            instance=instance, data=data, partial=instance is not None, validate_only=True, context={"request": request}
+        )
+        serializer.is_valid(raise_exception=True)  # checks the connection too
+        return serializer.unsaved_storage(serializer.validated_data)
+
+
+class StorageValidateAPI(StorageConfigMixin, APIView):
+    def post(self, request, storage_type):
+        self.unsaved_storage(request)
+        return Response({})
+
+
+class StorageFilesAPI(StorageConfigMixin, APIView):
+    """Preview: the first `limit` objects a sync would import."""
+
+    def post(self, request, storage_type):
+        try:
+            limit = max(1, min(int(request.data.get("limit", request.query_params.get("limit", 100))), 1000))
+        except (TypeError, ValueError):
+            raise ValidationError({"limit": ["A number from 1 to 1000"]})
+        storage = self.unsaved_storage(request)
+        files = []
+        try:
+            for obj in storage.iter_objects():
+                files.append({"key": obj.key, "last_modified": obj.last_modified, "size": obj.size})
+                if len(files) >= limit:
+                    break
+        except StorageError as e:
+            raise ValidationError({"detail": str(e)})
+        return Response({"files": files})
+
+
+class StorageFormAPI(StorageTypeMixin, APIView):
+    """Form layout for a UI: the writable fields with their type, label and help."""
+
+    def get(self, request, storage_type):
+        serializer = self.get_serializer_class()(context={"request": request})
+        secret = set(self.model.secret_fields)
+        fields = []
+        for name, field in serializer.fields.items():
+            if field.read_only or name == "project":
+                continue
+            fields.append(
+                {
+                    "name": name,
+                    "type": "password" if name in secret else _input_type(field),
+                    "label": (field.label or name.replace("_", " ")).capitalize(),
+                    "required": field.required,
+                    "help": str(field.help_text or ""),
+                    "default": None if field.default is _EMPTY else field.default,
+                }
+            )
+        return Response({"type": storage_type, "fields": fields})
+
+
+def _input_type(field):
+    from rest_framework import fields
+
+    if isinstance(field, fields.BooleanField):
+        return "toggle"
+    if isinstance(field, fields.IntegerField):
+        return "number"
+    return "text"
+
+
+class AllStoragesAPI(APIView):
+    """Every storage of a project, all types together, each with its `type`."""
+
+    export = False
+
+    def get(self, request):
+        project = _project_param(request)
+        result = []
+        for name in registry.PROVIDERS:
+            model = registry.storage_model(name, export=self.export)
+            for storage in model.objects.filter(project=project).order_by("id"):
+                storage.ensure_status()
+                result.append(serializer_for(model)(storage, context={"request": request}).data)
+        result.sort(key=lambda item: item["created_at"])
+        return Response(result)
+
+
+class StorageTypesAPI(APIView):
+    def get(self, request):
+        return Response([{"name": p.name, "title": p.title} for p in registry.PROVIDERS.values()])

@@ -1,0 +1,241 @@
+"""Amazon S3 (and S3-compatible servers: MinIO, SeaweedFS, moto...) behind `StorageClient`.
+
+The only module that imports boto3/botocore. Every SDK call runs inside `_errors()`, which
+turns botocore exceptions into the interface's `StorageError` subclasses with messages that
+name the bucket/key/endpoint but never a credential.
+
+`before_connect(url)` is called before every HTTP request this client sends (retries and
+region redirects included), so an SSRF guard can refuse an address at connect time. Whatever
+it raises propagates unchanged (only botocore exceptions are translated), so the guard
+should raise a `StorageError` subclass to give the user a safe message.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from io_storages.client import (
+    AccessDenied,
+    BucketNotFound,
+    InvalidCredentials,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStream,
+    RangeNotSatisfiable,
+    StorageClient,
+    StorageError,
+)
+
+# s3v4: with a custom endpoint boto3 would otherwise presign with SigV2, which real
+# S3-compatible servers refuse. One pool big enough for the export thread pool.
+_CONFIG = Config(
+    signature_version="s3v4",
+    retries={"max_attempts": 3, "mode": "standard"},
+    max_pool_connections=32,
+    connect_timeout=10,  # an address that never answers fails in seconds, not minutes
+    read_timeout=60,
+)
+
+# Creating a boto3 Session loads the endpoint/model data (~90 ms); a client from an existing
+# session takes ~5 ms. So all S3Clients share one session and pass their own credentials to
+# `client()`. Sessions are not thread-safe, hence the lock; the clients they make are.
+_SESSION = boto3.session.Session()
+_SESSION_LOCK = threading.Lock()
+
+_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "403"}
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+def _blank_to_none(value: Optional[str]) -> Optional[str]:
+    # Form fields arrive as "" when left empty; boto3 would take "" as a real value.
+    return value or None
+
+
+def _etag(value: Optional[str]) -> Optional[str]:
+    return value.strip('"') if value else None
+
+
+class S3Client(StorageClient):
+    scheme = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        aws_access_key_id: Optional[str] = None,
+        aws_secret_access_key: Optional[str] = None,
+        aws_session_token: Optional[str] = None,
+        region_name: Optional[str] = None,
+        endpoint_url: Optional[str] = None,
+        sse_kms_key_id: Optional[str] = None,
+        before_connect: Optional[Callable[[str], None]] = None,
+    ):
+        super().__init__(bucket)
+        self.sse_kms_key_id = _blank_to_none(sse_kms_key_id)
+        # Kept only to scrub them from error messages, never shown.
+        self._secrets = [s for s in (aws_secret_access_key, aws_session_token) if s]
+        # With endpoint_url None boto3 reads AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL itself; with
+        # no keys it falls back to its default chain (env, profile, instance role).
+        with _SESSION_LOCK, self._errors():  # e.g. a key id without its secret
+            self._s3 = _SESSION.client(
+                "s3",
+                aws_access_key_id=_blank_to_none(aws_access_key_id),
+                aws_secret_access_key=_blank_to_none(aws_secret_access_key),
+                aws_session_token=_blank_to_none(aws_session_token),
+                region_name=_blank_to_none(region_name),
+                endpoint_url=_blank_to_none(endpoint_url),
+                config=_CONFIG,
+            )
+        if before_connect is not None:
+
+            def hook(request, **kwargs):
+                before_connect(request.url)
+                # Returning None lets botocore send the request itself.
+
+            self._s3.meta.events.register("before-send.s3.*", hook)
+
+    # --- error mapping -------------------------------------------------------
+    def _safe(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    @contextmanager
+    def _errors(self, key: Optional[str] = None):
+        """Translate botocore errors; `key` says whether a bare 404 means key or bucket
+        (HEAD responses carry no error code, only the status)."""
+        where = f"'{key}' in bucket '{self.bucket}'" if key is not None else f"bucket '{self.bucket}'"
+        try:
+            yield
+        except ClientError as e:
+            error = e.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _CREDENTIAL_CODES:
+                raise InvalidCredentials(
+                    f"Cannot access bucket '{self.bucket}': check aws_access_key_id / aws_secret_access_key"
+                ) from None
+            if code in _DENIED_CODES or status == 403:
+                raise AccessDenied(
+                    f"Access denied to {where}: check aws_access_key_id / aws_secret_access_key "
+                    "and the bucket policy"
+                ) from None
+            if code == "NoSuchBucket" or (status == 404 and key is None):
+                raise BucketNotFound(f"Bucket '{self.bucket}' does not exist") from None
+            if code == "NoSuchKey" or status == 404:
+                raise ObjectNotFound(f"Object {where} does not exist") from None
+            if code == "InvalidRange" or status == 416:
+                raise RangeNotSatisfiable(f"Requested range is past the end of {where}") from None
+            message = self._safe(str(error.get("Message", "")))
+            raise StorageError(f"S3 error on {where}: {code or status} {message}".rstrip()) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise InvalidCredentials(
+                f"No usable AWS credentials for bucket '{self.bucket}': "
+                "set aws_access_key_id / aws_secret_access_key"
+            ) from None
+        except (BotoConnectionError, HTTPClientError) as e:
+            raise StorageError(
+                f"Cannot reach S3 endpoint '{self._s3.meta.endpoint_url}' "
+                f"for bucket '{self.bucket}' ({type(e).__name__})"
+            ) from None
+        except BotoCoreError as e:
+            raise StorageError(f"S3 client error on {where}: {self._safe(str(e))}") from None
+
+    # --- StorageClient ---------------------------------------------------------
+    def list_objects(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        params = {"Bucket": self.bucket, "Prefix": prefix or ""}
+        if not recursive:
+            params["Delimiter"] = "/"  # sub-"folders" go to CommonPrefixes, which we ignore
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            **params, PaginationConfig={"PageSize": 1000}
+        )
+        with self._errors():
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith("/"):  # folder placeholder made by consoles
+                        continue
+                    yield ObjectInfo(
+                        key=obj["Key"],
+                        size=obj.get("Size"),
+                        last_modified=obj.get("LastModified"),
+                        etag=_etag(obj.get("ETag")),
+                    )
+
+    def stat(self, key: str) -> ObjectInfo:
+        with self._errors(key):
+            r = self._s3.head_object(Bucket=self.bucket, Key=key)
+        return self._info(key, r, r.get("ContentLength"))
+
+    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
+        params = {"Bucket": self.bucket, "Key": key}
+        if start is not None or end is not None:
+            begin = start or 0
+            if begin < 0 or (end is not None and end < begin):
+                # S3 would silently ignore such a header and send the whole object.
+                raise RangeNotSatisfiable(f"Invalid range {start}-{end} for '{key}'")
+            # "bytes=a-" is open-ended; an end past the object is clamped by the server.
+            params["Range"] = f"bytes={begin}-{'' if end is None else end}"
+        with self._errors(key):
+            r = self._s3.get_object(**params)
+        first = last = None
+        total = r.get("ContentLength")
+        match = _CONTENT_RANGE.match(r.get("ContentRange") or "")
+        if match:  # a 206: report what was actually sent and the size of the whole object
+            first, last = int(match[1]), int(match[2])
+            total = None if match[3] == "*" else int(match[3])
+        return ObjectStream(
+            info=self._info(key, r, size=total), body=r["Body"], start=first, end=last, total_size=total
+        )
+
+    def presign(self, key: str, ttl_seconds: int, content_type: Optional[str] = None) -> str:
+        params = {"Bucket": self.bucket, "Key": key}
+        if content_type:
+            params["ResponseContentType"] = content_type
+        with self._errors(key):
+            return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=int(ttl_seconds))
+
+    def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        if self.sse_kms_key_id:
+            sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.sse_kms_key_id}
+        else:
+            sse = {"ServerSideEncryption": "AES256"}
+        with self._errors(key):
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **sse)
+
+    def delete(self, key: str) -> None:
+        with self._errors(key):
+            self._s3.delete_object(Bucket=self.bucket, Key=key)  # S3 answers 204 for a missing key
+
+    def check(self, prefix: Optional[str] = None) -> None:
+        # One ListObjectsV2 covers both checks: it needs the same s3:ListBucket permission as
+        # HeadBucket, and unlike a HEAD its error body says *why* (InvalidAccessKeyId,
+        # NoSuchBucket...) instead of a bare 403/404.
+        with self._errors():
+            r = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix or "", MaxKeys=1)
+        if prefix is not None and not r.get("KeyCount"):
+            raise StorageError(f"No objects found in bucket '{self.bucket}' under prefix '{prefix}'")
+
+    @staticmethod
+    def _info(key: str, r: dict, size: Optional[int]) -> ObjectInfo:
+        # `size` is the whole object's: for a ranged GET, ContentLength is only the range's.
+        return ObjectInfo(
+            key=key,
+            size=size,
+            last_modified=r.get("LastModified"),
+            etag=_etag(r.get("ETag")),
+            content_type=r.get("ContentType"),
+        )

@@ -1,0 +1,75 @@
+"""Amazon S3 (and S3-compatible) import/export storages and their links."""
+from django.db import models
+
+from io_storages.base_models import (
+    ExportStorage,
+    ExportStorageLink,
+    ImportStorage,
+    ImportStorageLink,
+    PresignMixin,
+    ProjectStorageMixin,
+)
+
+
+class S3StorageMixin(models.Model):
+    storage_type = "s3"
+    url_scheme = "s3"
+    secret_fields = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+
+    bucket = models.TextField(help_text="S3 bucket name")
+    prefix = models.TextField(null=True, blank=True, help_text="Key prefix (folder) inside the bucket")
+    aws_access_key_id = models.TextField(null=True, blank=True)
+    aws_secret_access_key = models.TextField(null=True, blank=True)
+    aws_session_token = models.TextField(null=True, blank=True)
+    aws_sse_kms_key_id = models.TextField(null=True, blank=True, help_text="KMS key id for SSE-KMS on export")
+    region_name = models.TextField(null=True, blank=True)
+    s3_endpoint = models.TextField(null=True, blank=True, help_text="Endpoint URL of an S3-compatible server")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def location(self):
+        return f"s3://{self.bucket}/{self.prefix or ''}"
+
+    def get_client(self):
+        from core.ssrf import check_url, guard_url, is_trusted_endpoint
+        from io_storages.s3.client import S3Client
+
+        endpoint = self.s3_endpoint or None
+        guard = None
+        if endpoint and not is_trusted_endpoint(endpoint):
+            check_url(endpoint)
+            guard = guard_url  # checked again at connect time (DNS may change)
+        return S3Client(
+            self.bucket,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
+            region_name=self.region_name,
+            endpoint_url=endpoint,
+            sse_kms_key_id=self.aws_sse_kms_key_id,
+            before_connect=guard,
+        )
+
+
+class S3ImportStorage(ProjectStorageMixin, S3StorageMixin, PresignMixin, ImportStorage):
+    pass
+
+
+class S3ExportStorage(ProjectStorageMixin, S3StorageMixin, ExportStorage):
+    pass
+
+
+class S3ImportStorageLink(ImportStorageLink):
+    storage = models.ForeignKey(S3ImportStorage, on_delete=models.CASCADE, related_name="links")
+
+    class Meta:
+        indexes = [models.Index(fields=["storage", "key"], name="s3_import_link_key")]
+
+
+class S3ExportStorageLink(ExportStorageLink):
+    storage = models.ForeignKey(S3ExportStorage, on_delete=models.CASCADE, related_name="links")
+
+    class Meta(ExportStorageLink.Meta):
+        pass

@@ -1,0 +1,72 @@
+"""One serializer per storage model, generated from the model: provider fields are declared
+once (on the model), secrets are write-only, and saving checks the connection."""
+import copy
+import re
+
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+
+from core.permissions import organization_filter
+from io_storages.client import StorageError
+from projects.models import Project
+
+STATUS_FIELDS = ["last_sync", "last_sync_count", "last_sync_job", "status", "traceback", "meta", "created_at"]
+
+
+class StorageSerializer(serializers.ModelSerializer):
+    type = serializers.SerializerMethodField(help_text="Storage type: s3, gcs, azure, redis or localfiles")
+
+    def __init__(self, *args, validate_only=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.validate_only = validate_only
+        if validate_only:  # checking a configuration does not need it attached to a project
+            self.fields["project"].required = False
+
+    def get_type(self, obj):
+        return self.Meta.model.storage_type
+
+    def validate_project(self, project):
+        user = self.context["request"].user
+        if not Project.objects.filter(pk=project.pk, **organization_filter(user)).exists():
+            raise NotFound("Project not found")
+        return project
+
+    def validate_regex_filter(self, value):
+        if value:
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise serializers.ValidationError(f"Invalid regular expression: {e}")
+        return value
+
+    def validate(self, attrs):
+        storage = self.unsaved_storage(attrs)
+        try:
+            storage.validate_connection()
+        except StorageError as e:
+            raise serializers.ValidationError(str(e))
+        return attrs
+
+    def unsaved_storage(self, attrs):
+        """The storage as it would be saved (stored values overlaid with `attrs`)."""
+        storage = copy.copy(self.instance) if self.instance else self.Meta.model()
+        for name, value in attrs.items():
+            setattr(storage, name, value)
+        return storage
+
+
+def serializer_for(model):
+    """The API serializer of a storage model (cached on the model)."""
+    if "_api_serializer" not in model.__dict__:
+        meta = type(
+            "Meta",
+            (),
+            {
+                "model": model,
+                "fields": "__all__",
+                "read_only_fields": STATUS_FIELDS,
+                "extra_kwargs": {name: {"write_only": True} for name in model.secret_fields},
+            },
+        )
+        model._api_serializer = type(f"{model.__name__}Serializer", (StorageSerializer,), {"Meta": meta})
+    return model._api_serializer

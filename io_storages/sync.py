@@ -1,0 +1,92 @@
+"""Import sync: list objects, skip those already linked, create tasks and links in bulk.
+
+Built for millions of objects: the listing is consumed page by page, "already linked?" is
+one query per batch of keys, and each batch of tasks is created and linked in one
+transaction, so progress is durable after every batch and an interrupted sync resumes on
+the next run without duplicates.
+"""
+from itertools import islice
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+
+from io_storages.client import StorageError
+from io_storages.task_files import TaskFileError, iter_task_rows
+from tasks.importing import TaskFormatError, create_tasks, parse_task
+
+
+def chunked(iterable, size):
+    iterator = iter(iterable)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class ImportSync:
+    def __init__(self, storage, progress):
+        self.storage = storage
+        self.progress = progress
+        self.client = storage.get_client()
+        self.links = storage.links
+        self.batch_size = settings.STORAGE_SYNC_BATCH_SIZE
+        self.data_key = storage.project.data_key
+        self.pending = []  # (ParsedTask, key, row_index, row_group) waiting to be created
+        self.errors = []
+        self.created = self.existed = self.flushes = 0
+
+    def run(self):
+        for objects in chunked(self.storage.iter_objects(self.client), self.batch_size):
+            linked = self._linked_task_counts([o.key for o in objects])
+            self.existed += sum(linked.values())
+            for obj in objects:
+                if obj.key not in linked:
+                    self._collect(obj.key)
+                self.progress.tick()
+            self._flush()
+        self._flush()
+        return self.errors
+
+    def _linked_task_counts(self, keys):
+        rows = self.links.filter(key__in=keys).values("key").annotate(n=Count("id")).values_list("key", "n")
+        return dict(rows)
+
+    def _collect(self, key):
+        if self.storage.use_blob_urls:
+            self._add(parse_task({self.data_key: self.client.url_for(key)}), key, None, None)
+            return
+        first_pending, flushes = len(self.pending), self.flushes
+        try:
+            with self.client.open(key) as stream:
+                for row in iter_task_rows(key, stream.body):
+                    self._add(parse_task(row.value), key, row.row_index, row.row_group)
+                    self.progress.tick()
+        except (TaskFileError, TaskFormatError, StorageError) as e:
+            if flushes == self.flushes:
+                # Nothing of this object is stored yet: drop its rows, so that a fixed object
+                # imports whole on the next sync.
+                del self.pending[first_pending:]
+                self.errors.append(f"{key}: {e}; nothing imported from it")
+            else:
+                # A big object already had batches committed: those tasks stay.
+                self.errors.append(f"{key}: {e}; rows before this point were imported")
+
+    def _add(self, parsed, key, row_index, row_group):
+        self.pending.append((parsed, key, row_index, row_group))
+        if len(self.pending) >= self.batch_size:
+            self._flush()
+
+    def _flush(self):
+        if self.pending:
+            link_model = self.links.model
+            with transaction.atomic():
+                tasks = create_tasks(self.storage.project, [p[0] for p in self.pending], user=self.storage.project.created_by)
+                link_model.objects.bulk_create(
+                    link_model(storage=self.storage, task=task, key=key, row_index=row_index, row_group=row_group)
+                    for task, (_, key, row_index, row_group) in zip(tasks, self.pending)
+                )
+            self.created += len(self.pending)
+            self.flushes += 1
+            self.pending = []
+        self.progress.count = self.created
+        self.progress.meta = {"tasks_existed": self.existed}
+        self.progress.save()

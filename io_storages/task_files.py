@@ -1,0 +1,323 @@
+"""Turn the bytes of one storage object into task rows, streaming.
+
+An import storage that is not in blob mode reads each object and creates tasks
+from it. Supported contents:
+
+* a single JSON object -> one task (``row_index`` is ``None``);
+* a JSON list of objects -> one task per item;
+* JSONL / NDJSON (``.jsonl``, ``.ndjson``, or ``{``-content with more than one
+  value, one per line) -> one task per non-empty line;
+* Parquet (``.parquet``) -> one task per row, with its row group.
+
+Everything except a single JSON object is read incrementally, so memory use
+stays flat however big the object is. Errors may be raised mid-stream; rows
+yielded before the error are valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator
+
+import ijson
+
+CHUNK_SIZE = 64 * 1024
+PARQUET_SPOOL_MAX_MEMORY = 16 * 1024 * 1024
+PARQUET_BATCH_SIZE = 1024
+# Parquet columns that Label Studio exports sometimes hold as JSON text.
+JSON_TEXT_COLUMNS = ("data", "annotations", "predictions", "meta")
+
+_BOM = b"\xef\xbb\xbf"
+_WHITESPACE = b" \t\r\n"
+
+
+class TaskFileError(ValueError):
+    """The object is not a valid task file; message names the problem (and line/row when known)."""
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    value: dict  # the raw task object as parsed (flat data or {"data": ..., "annotations": ...})
+    row_index: int | None  # None for a single JSON object; else 0-based (within the row group for parquet)
+    row_group: int | None  # parquet row group number, else None
+
+
+def iter_task_rows(key: str, fileobj) -> Iterator[TaskRow]:
+    """Yield the tasks stored in one object.
+
+    ``fileobj`` is a binary file-like object with ``.read(n)`` (e.g. a boto3
+    StreamingBody); it does not need to be seekable.
+    """
+    name = key.lower()
+    if name.endswith(".parquet"):
+        yield from _iter_parquet(key, fileobj)
+        return
+
+    stream = _PeekableStream(fileobj)
+    first = stream.first_non_whitespace_byte()
+    if first is None:
+        raise TaskFileError(f"{key} is empty")
+    if name.endswith((".jsonl", ".ndjson")):
+        yield from _iter_jsonl(key, _numbered_lines(stream))
+    elif first == b"[":
+        yield from _iter_json_list(key, stream)
+    elif first == b"{":
+        yield from _iter_object_or_jsonl(key, stream)
+    else:
+        raise TaskFileError(f"{key} is not JSON: it must start with '{{' or '[' (found {first!r})")
+
+
+# --- reading helpers -----------------------------------------------------------
+
+
+class _PeekableStream:
+    """Wraps a ``.read(n)`` stream: drops a leading UTF-8 BOM and lets us peek ahead."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._buffer = b""
+        self._started = False
+
+    def _read_raw(self, size: int) -> bytes:
+        if size == 0:
+            return b""
+        data = self._raw.read(size) or b""
+        if not self._started:
+            # Read until we can tell whether the stream starts with a BOM.
+            while len(data) < len(_BOM) and data == _BOM[: len(data)]:
+                more = self._raw.read(size) or b""
+                if not more:
+                    break
+                data += more
+            self._started = True
+            if data.startswith(_BOM):
+                data = data[len(_BOM) :] or self._raw.read(size) or b""
+        return data
+
+    def first_non_whitespace_byte(self) -> bytes | None:
+        """Return the first non-whitespace byte (without consuming anything), or None at EOF."""
+        while True:
+            stripped = self._buffer.lstrip(_WHITESPACE)
+            if stripped:
+                return stripped[:1]
+            chunk = self._read_raw(CHUNK_SIZE)
+            if not chunk:
+                return None
+            self._buffer += chunk
+
+    def read(self, size: int = -1) -> bytes:
+        if self._buffer:
+            if size is None or size < 0:
+                data, self._buffer = self._buffer, b""
+                return data + self._read_all()
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+            return data
+        if size is None or size < 0:
+            return self._read_all()
+        return self._read_raw(size)
+
+    def _read_all(self) -> bytes:
+        chunks = []
+        while chunk := self._read_raw(CHUNK_SIZE):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _numbered_lines(stream) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_line)`` (1-based, newline kept) reading in chunks."""
+    line_number = 0
+    pending = b""
+    while chunk := stream.read(CHUNK_SIZE):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            line_number += 1
+            yield line_number, line + b"\n"
+    if pending:
+        yield line_number + 1, pending
+
+
+def _decode_line(key: str, line_number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TaskFileError(f"{key} is not valid UTF-8 (line {line_number}: {e.reason})") from None
+
+
+def _require_object(key: str, value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise TaskFileError(f"{key}: {where} is not a JSON object (got {type(value).__name__})")
+    return value
+
+
+# --- JSON formats ------------------------------------------------------------
+
+
+def _iter_jsonl(key: str, lines: Iterator[tuple[int, bytes]], start_index: int = 0) -> Iterator[TaskRow]:
+    """One JSON object per non-empty line; row_index counts non-empty lines."""
+    row_index = start_index
+    for line_number, raw in lines:
+        text = _decode_line(key, line_number, raw).strip()
+        if not text:
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise TaskFileError(f"{key}: invalid JSON on line {line_number}, column {e.colno}: {e.msg}") from None
+        yield TaskRow(_require_object(key, value, f"line {line_number}"), row_index, None)
+        row_index += 1
+
+
+def _iter_json_list(key: str, stream) -> Iterator[TaskRow]:
+    """Items of a top-level JSON list, parsed one at a time by ijson."""
+    index = 0
+    items = ijson.items(stream, "item", use_float=True)
+    while True:
+        try:
+            value = next(items)
+        except StopIteration:
+            return
+        except ijson.JSONError as e:
+            reason = _ijson_reason(e)
+            if "UTF8" in reason:
+                raise TaskFileError(f"{key} is not valid UTF-8 (near list item {index})") from None
+            raise TaskFileError(f"{key}: invalid JSON near list item {index}: {reason}") from None
+        except UnicodeDecodeError as e:
+            raise TaskFileError(f"{key} is not valid UTF-8 (list item {index}: {e.reason})") from None
+        yield TaskRow(_require_object(key, value, f"list item {index}"), index, None)
+        index += 1
+
+
+def _ijson_reason(error: Exception) -> str:
+    """First line of an ijson error (the yajl backend adds a multi-line snippet, sometimes as bytes)."""
+    message = error.args[0] if error.args else ""
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", errors="replace")
+    lines = str(message).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _iter_object_or_jsonl(key: str, stream) -> Iterator[TaskRow]:
+    """Content starting with '{': one JSON object, or JSONL without the extension.
+
+    If the first non-empty line is a complete JSON object and more content
+    follows, the file is JSONL. Otherwise the whole file must be one object
+    (possibly pretty-printed over many lines), which is read into memory.
+    """
+    lines = _numbered_lines(stream)
+    seen: list[bytes] = []  # raw lines so far, for the single-object fallback
+    first_text = ""
+    for line_number, raw in lines:
+        seen.append(raw)
+        first_text = _decode_line(key, line_number, raw).strip()
+        if first_text:
+            break
+    try:
+        first = json.loads(first_text)
+    except json.JSONDecodeError:
+        first = None
+
+    if isinstance(first, dict):
+        for next_number, raw in lines:
+            if _decode_line(key, next_number, raw).strip():
+                # More values follow: this is JSONL.
+                yield TaskRow(first, 0, None)
+                yield from _iter_jsonl(key, _chain([(next_number, raw)], lines), start_index=1)
+                return
+        yield TaskRow(first, None, None)
+        return
+
+    # The first line alone is not a JSON object: parse the whole file as one value.
+    seen.extend(raw for _, raw in lines)
+    try:
+        text = b"".join(seen).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TaskFileError(f"{key} is not valid UTF-8 ({e.reason})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TaskFileError(f"{key}: invalid JSON on line {e.lineno}, column {e.colno}: {e.msg}") from None
+    yield TaskRow(_require_object(key, value, "the file"), None, None)
+
+
+def _chain(first, rest):
+    yield from first
+    yield from rest
+
+
+# --- Parquet -----------------------------------------------------------------
+
+
+def _iter_parquet(key: str, fileobj) -> Iterator[TaskRow]:
+    """Rows of a Parquet file, one batch at a time, with their row group."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # pyarrow needs random access: spool the stream (in memory up to a limit, then on disk).
+    with tempfile.SpooledTemporaryFile(max_size=PARQUET_SPOOL_MAX_MEMORY) as spool:
+        shutil.copyfileobj(fileobj, spool, CHUNK_SIZE)
+        if spool.tell() == 0:
+            raise TaskFileError(f"{key} is empty")
+        spool.seek(0)
+        try:
+            parquet = pq.ParquetFile(spool)
+        except (pa.ArrowException, OSError) as e:
+            raise TaskFileError(f"{key} is not a valid Parquet file: {e}") from None
+
+        for row_group in range(parquet.num_row_groups):
+            row_index = 0
+            try:
+                for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_SIZE, row_groups=[row_group]):
+                    for row in batch.to_pylist():
+                        yield TaskRow(_parquet_row_to_task(row), row_index, row_group)
+                        row_index += 1
+            except (pa.ArrowException, OSError) as e:
+                raise TaskFileError(
+                    f"{key}: cannot read Parquet row group {row_group} (after row {row_index}): {e}"
+                ) from None
+
+
+def _parquet_row_to_task(row: dict) -> dict:
+    task = {column: _json_safe(value) for column, value in row.items()}
+    for column in JSON_TEXT_COLUMNS:
+        value = task.get(column)
+        if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+            try:
+                decoded = json.loads(value)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(decoded, (dict, list)):
+                task[column] = decoded
+    return task
+
+
+def _json_safe(value):
+    """Convert values pyarrow produces into JSON-serialisable ones."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None  # NaN/inf are not valid JSON
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value)
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(value).decode("ascii")
+    return str(value)
