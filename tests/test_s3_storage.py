@@ -240,3 +240,26 @@ def test_types_and_form_endpoints(alice):
     export_fields = {f["name"] for f in alice.get("/api/storages/export/s3/form").json()["fields"]}
     assert "can_delete_objects" in export_fields and "use_blob_urls" not in export_fields
     assert alice.get("/api/storages/nope/form").status_code == 404
+
+
+# --- SSRF ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.1:9", "http://169.254.169.254", "http://10.1.2.3:9000", "http://localhost:9000"]
+)
+def test_endpoints_on_internal_addresses_are_refused(alice, project, settings, endpoint):
+    settings.SSRF_PROTECTION_ENABLED = True
+    config = {"project": project.id, **s3_config(endpoint, "bucket-name")}
+    for path in ["/api/storages/s3/", "/api/storages/s3/validate", "/api/storages/export/s3/"]:
+        response = alice.post(path, config, format="json")
+        assert response.status_code == 400, path
+        assert "SSRF" in json.dumps(response.json())
+    assert not S3ImportStorage.objects.exists()
+
+
+def test_an_endpoint_configured_by_the_operator_is_trusted(alice, project, bucket, settings, monkeypatch):
+    endpoint, name = bucket
+    put(endpoint, name, "a.jpg", b"x")
+    settings.SSRF_PROTECTION_ENABLED = True
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    storage = make_import(alice, project, bucket, use_blob_urls=True)
+    assert sync(alice, storage)["status"] == "completed"

@@ -1,0 +1,175 @@
+"""Sync status machine, health check of dead jobs, the one-sync-at-a-time guard and the RQ
+path with a real Redis and worker."""
+import os
+import threading
+from datetime import timedelta
+
+import pytest
+import redis
+from django.db import connection
+from django.utils import timezone
+
+from core import jobs
+from io_storages.s3.models import S3ImportStorage
+from tests.fixtures.servers import s3_admin
+from tests.storage_helpers import create_storage, put, s3_config, sync
+
+pytestmark = pytest.mark.django_db
+
+TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def redis_reachable():
+    try:
+        return redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
+
+
+needs_redis = pytest.mark.skipif(
+    not redis_reachable() and not os.environ.get("CI"), reason="needs a Redis server (CI always has one)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _emulators_on_loopback(settings):
+    settings.SSRF_PROTECTION_ENABLED = False
+
+
+@pytest.fixture
+def async_queue(settings):
+    """Jobs go to a real Redis queue and wait for a worker."""
+    settings.REDIS_URL = TEST_REDIS_URL
+    settings.RQ_ASYNC = True
+    settings.RQ_QUEUES = {name: {**conf, "URL": TEST_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()}
+    jobs.forget_redis_state()
+    queue = jobs.get_queue(settings.STORAGE_SYNC_QUEUE)
+    queue.connection.flushdb()
+    yield queue
+    queue.connection.flushdb()
+    jobs.forget_redis_state()
+
+
+@pytest.fixture
+def storage(alice, project, s3_server, s3_bucket):
+    for i in range(3):
+        put(s3_server, s3_bucket, f"{i}.jpg", b"x")
+    return create_storage(alice, project, s3_config(s3_server, s3_bucket, use_blob_urls=True))
+
+
+def test_new_storage_is_initialized(storage):
+    assert storage["status"] == "initialized" and storage["last_sync"] is None
+
+
+def test_in_process_sync_ends_completed_with_timings(alice, storage):
+    result = sync(alice, storage)
+    assert result["status"] == "completed" and result["last_sync"]
+    meta = result["meta"]
+    assert {"time_queued", "time_in_progress", "time_last_ping", "duration", "attempts"} <= meta.keys()
+    assert meta["attempts"] == 1 and meta["duration"] >= 0
+
+
+def test_provider_failure_during_sync_marks_failed_with_the_message(alice, storage, s3_server, s3_bucket):
+    admin = s3_admin(s3_server)
+    for item in admin.list_objects_v2(Bucket=s3_bucket)["Contents"]:
+        admin.delete_object(Bucket=s3_bucket, Key=item["Key"])
+    admin.delete_bucket(Bucket=s3_bucket)
+    result = sync(alice, storage)
+    assert result["status"] == "failed"
+    assert "does not exist" in result["traceback"]
+
+
+@needs_redis
+def test_sync_goes_through_redis_and_a_real_worker(alice, project, storage, async_queue):
+    from rq import SimpleWorker
+
+    queued = sync(alice, storage)
+    assert queued["status"] == "queued" and queued["last_sync_job"]
+    assert project.tasks.count() == 0
+
+    SimpleWorker([async_queue], connection=async_queue.connection).work(burst=True)
+    done = alice.get(f"/api/storages/s3/{storage['id']}").json()
+    assert done["status"] == "completed" and done["last_sync_count"] == 3
+    assert project.tasks.count() == 3
+
+
+@needs_redis
+def test_health_check_fails_a_sync_whose_job_vanished(alice, project, storage, async_queue):
+    queued = sync(alice, storage)
+    assert queued["status"] == "queued"
+    async_queue.connection.flushdb()  # e.g. Redis restarted without persistence
+    listed = alice.get(f"/api/storages/s3/?project={project.id}").json()[0]
+    assert listed["status"] == "failed" and "vanished" in listed["traceback"]
+
+
+@needs_redis
+def test_a_failed_or_vanished_sync_can_be_started_again(alice, project, storage, async_queue):
+    from rq import SimpleWorker
+
+    sync(alice, storage)
+    async_queue.connection.flushdb()
+    again = sync(alice, storage)  # the health check runs first: the dead job does not block
+    assert again["status"] == "queued" and again["meta"]["attempts"] == 2
+    SimpleWorker([async_queue], connection=async_queue.connection).work(burst=True)
+    assert project.tasks.count() == 3
+
+
+def test_health_check_fails_a_sync_that_stopped_pinging(alice, project, storage, settings):
+    settings.STORAGE_IN_PROGRESS_TIMER = 1
+    stale = (timezone.now() - timedelta(seconds=6)).isoformat()
+    S3ImportStorage.objects.filter(pk=storage["id"]).update(
+        status="in_progress", meta={"time_in_progress": stale, "time_last_ping": stale}
+    )
+    listed = alice.get(f"/api/storages/?project={project.id}").json()[0]
+    assert listed["status"] == "failed" and "no progress ping" in listed["traceback"]
+
+
+def test_health_check_keeps_a_sync_that_pings(alice, project, storage):
+    now = timezone.now().isoformat()
+    S3ImportStorage.objects.filter(pk=storage["id"]).update(
+        status="in_progress", meta={"time_in_progress": now, "time_last_ping": now}
+    )
+    assert alice.get(f"/api/storages/s3/{storage['id']}").json()["status"] == "in_progress"
+
+
+def test_sync_request_while_running_starts_nothing(alice, project, storage):
+    now = timezone.now().isoformat()
+    S3ImportStorage.objects.filter(pk=storage["id"]).update(
+        status="in_progress", meta={"time_in_progress": now, "time_last_ping": now, "attempts": 1}
+    )
+    result = sync(alice, storage)
+    assert result["status"] == "in_progress" and result["meta"]["attempts"] == 1
+    assert project.tasks.count() == 0
+
+
+@needs_redis
+@pytest.mark.skipif(
+    connection.vendor != "postgresql" and not os.environ.get("CI"), reason="row locks need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sync_requests_start_one_job(make_member, s3_server, s3_bucket, async_queue):
+    from rest_framework.test import APIClient
+
+    alice = make_member()
+    project_id = alice.post("/api/projects/", {"title": "Race"}, format="json").json()["id"]
+    put(s3_server, s3_bucket, "a.jpg", b"x")
+    config = {"project": project_id, **s3_config(s3_server, s3_bucket, use_blob_urls=True)}
+    storage_id = alice.post("/api/storages/s3/", config, format="json").json()["id"]
+
+    barrier, statuses = threading.Barrier(8), []
+
+    def request_sync():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {alice.token}")
+        barrier.wait()
+        statuses.append(client.post(f"/api/storages/s3/{storage_id}/sync").status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=request_sync) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 8
+    assert async_queue.count == 1
+    assert S3ImportStorage.objects.get(pk=storage_id).meta["attempts"] == 1
