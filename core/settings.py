@@ -149,6 +149,12 @@ RESOLVER_PROXY_TIMEOUT = env_int("RESOLVER_PROXY_TIMEOUT", 10)
 RESOLVER_PROXY_MAX_RANGE_SIZE = env_int("RESOLVER_PROXY_MAX_RANGE_SIZE", 7 * 1024 * 1024)
 RESOLVER_PROXY_CACHE_TIMEOUT = env_int("RESOLVER_PROXY_CACHE_TIMEOUT", 3600)
 
+# Azure: account defaults for storages that leave them empty, and the blob endpoint, e.g.
+# http://127.0.0.1:10000/devstoreaccount1 (Azurite) or https://{account_name}.blob.core.usgovcloudapi.net
+AZURE_BLOB_ACCOUNT_NAME = env("AZURE_BLOB_ACCOUNT_NAME", "")
+AZURE_BLOB_ACCOUNT_KEY = env("AZURE_BLOB_ACCOUNT_KEY", "")
+AZURE_BLOB_ENDPOINT = env("AZURE_BLOB_ENDPOINT", "https://{account_name}.blob.core.windows.net")
+
 LOCAL_FILES_SERVING_ENABLED = env_bool("LOCAL_FILES_SERVING_ENABLED", False)
 LOCAL_FILES_DOCUMENT_ROOT = env("LOCAL_FILES_DOCUMENT_ROOT", os.path.abspath(os.sep))
 

@@ -62,7 +62,14 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 # Names refused before any DNS lookup: they are local by convention or by definition, and
 # some resolvers answer them without asking DNS (so a lookup proves nothing).
 _BLOCKED_NAMES = frozenset(
-    {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "metadata", "metadata.google.internal"}
+    {
+        "localhost",
+        "localhost.localdomain",
+        "ip6-localhost",
+        "ip6-loopback",
+        "metadata",
+        "metadata.google.internal",
+    }
 )
 _BLOCKED_SUFFIXES = (".localhost", ".internal", ".local", ".localdomain", ".home.arpa")
 
@@ -107,7 +114,6 @@ def _embedded_ipv4(ip: IPAddress) -> Optional[ipaddress.IPv4Address]:
 
 def _refusal_reason(ip: IPAddress) -> Optional[str]:
     """Why connecting to `ip` is refused ("a private address", ...), or None if it is public."""
-    ip = ipaddress.ip_address(ip)
     if ip in _METADATA_ADDRESSES:
         return "a cloud metadata address"
     inner = _embedded_ipv4(ip)
@@ -125,10 +131,10 @@ def _refusal_reason(ip: IPAddress) -> Optional[str]:
         return "a link-local address"
     if ip.is_multicast:
         return "a multicast address"
-    if ip.is_private or (ip.version == 6 and (ip.is_site_local or ip in _NAT64_LOCAL)):
-        return "a private address"
     if ip.is_reserved:
         return "a reserved address"
+    if ip.is_private or (ip.version == 6 and (ip.is_site_local or ip in _NAT64_LOCAL)):
+        return "a private address"
     # Catch-all for special ranges not listed above (documentation, benchmarking, ...).
     if not ip.is_global:
         return "a non-public address"
@@ -175,7 +181,9 @@ def check_host(host: str, port: Optional[int] = None) -> None:
         address = sockaddr[0].split("%", 1)[0]  # drop an IPv6 zone id ("fe80::1%eth0")
         reason = _refusal_reason(ipaddress.ip_address(address))
         if reason:
-            raise SSRFError(f"Endpoint host {host!r} resolves to {reason} ({address}); refused to prevent SSRF")
+            raise SSRFError(
+                f"Endpoint host {host!r} resolves to {reason} ({address}); refused to prevent SSRF"
+            )
 
 
 # --- URLs --------------------------------------------------------------------------------

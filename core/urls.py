@@ -4,6 +4,7 @@ from django.urls import path as plain_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.api import path
+from io_storages import views as resolve
 from io_storages.urls import urlpatterns as storage_urls
 from core.views import CurrentUserTokenAPI, WhoAmIAPI
 from projects import views as projects
@@ -25,4 +26,8 @@ urlpatterns = [
     path("api/tasks/<int:pk>/annotations", tasks.TaskAnnotationsAPI.as_view(), name="task-annotations"),
     path("api/annotations/<int:pk>", tasks.AnnotationDetailAPI.as_view(), name="annotation-detail"),
     *storage_urls,
+    path("tasks/<int:pk>/resolve", resolve.TaskResolveAPI.as_view(), name="task-resolve"),
+    path("tasks/<int:pk>/presign", resolve.TaskResolveAPI.as_view(), name="task-presign"),
+    path("projects/<int:pk>/resolve", resolve.ProjectResolveAPI.as_view(), name="project-resolve"),
+    path("projects/<int:pk>/presign", resolve.ProjectResolveAPI.as_view(), name="project-presign"),
 ]

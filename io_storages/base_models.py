@@ -188,6 +188,17 @@ class ImportStorage(Storage):
         # An import storage is useless without objects under its prefix: say so at once.
         (client or self.get_client()).check(prefix=self.key_prefix)
 
+    def key_for_uri(self, scheme, bucket, key):
+        """The object key of `scheme://bucket/key` if this storage serves it, else None."""
+        if scheme == self.url_scheme and bucket == self.uri_bucket:
+            return key
+        return None
+
+    @property
+    def uri_bucket(self):
+        """The bucket/container part of this storage's URIs."""
+        return getattr(self, "bucket", None) or getattr(self, "container", None)
+
     def iter_objects(self, client=None):
         """Objects a sync would consider: listed under the prefix, filtered by regex_filter."""
         client = client or self.get_client()

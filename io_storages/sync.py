@@ -65,10 +65,10 @@ class ImportSync:
                 # Nothing of this object is stored yet: drop its rows, so that a fixed object
                 # imports whole on the next sync.
                 del self.pending[first_pending:]
-                self.errors.append(f"{key}: {e}; nothing imported from it")
+                self.errors.append(f"{self.client.url_for(key)}: {e}; nothing imported from it")
             else:
                 # A big object already had batches committed: those tasks stay.
-                self.errors.append(f"{key}: {e}; rows before this point were imported")
+                self.errors.append(f"{self.client.url_for(key)}: {e}; rows before this point were imported")
 
     def _add(self, parsed, key, row_index, row_group):
         self.pending.append((parsed, key, row_index, row_group))

@@ -13,6 +13,8 @@ class UserSimpleSerializer(serializers.ModelSerializer):
 
 class ProjectSerializer(serializers.ModelSerializer):
     title = serializers.CharField(min_length=3, max_length=50)
+    # Label Studio accepts `"description": null` (the SDK sends it for `description=None`).
+    description = serializers.CharField(allow_blank=True, allow_null=True, required=False)
     created_by = UserSimpleSerializer(read_only=True)
     task_number = serializers.IntegerField(read_only=True, required=False)
     num_tasks_with_annotations = serializers.IntegerField(read_only=True, required=False)
@@ -36,6 +38,9 @@ class ProjectSerializer(serializers.ModelSerializer):
             "total_predictions_number",
         ]
         read_only_fields = ["organization", "created_by", "created_at"]
+
+    def validate_description(self, value):
+        return value or ""
 
     def create(self, validated_data):
         user = self.context["request"].user

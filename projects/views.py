@@ -101,9 +101,11 @@ class ProjectNextTaskAPI(APIView):
 
     def get(self, request, pk):
         from tasks.serializers import TaskSerializer
+        from tasks.views import resolver_context
 
         project = get_user_project(request.user, pk)
         task = project.tasks.filter(total_annotations=0, cancelled_annotations=0).order_by("inner_id").first()
         if task is None:
             raise NotFound("No more tasks to label in this project")
-        return Response(TaskSerializer(task, context={"request": request}).data)
+        context = {"request": request, **resolver_context(request, project.id)}
+        return Response(TaskSerializer(task, context=context).data)

@@ -56,6 +56,13 @@ class TaskSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = [f for f in fields if f not in ("data", "meta")]
 
+    def to_representation(self, task):
+        representation = super().to_representation(task)
+        resolver = self.context.get("resolver")
+        if resolver is not None:
+            representation["data"] = resolver.rewrite(task.id, representation["data"])
+        return representation
+
     def validate_data(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("'data' must be a JSON object")

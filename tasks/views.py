@@ -13,6 +13,15 @@ from tasks.models import Annotation, Task
 from tasks.serializers import AnnotationSerializer, TaskSerializer
 
 
+def resolver_context(request, project_id):
+    """Serializer context that rewrites storage URIs in task data (unless ?resolve_uri=false)."""
+    from io_storages.resolve import TaskDataResolver
+
+    if request.query_params.get("resolve_uri", "true").lower() in ("false", "0", "no"):
+        return {}
+    return {"resolver": TaskDataResolver(project_id, base_url=request.build_absolute_uri("/"))}
+
+
 def user_tasks(user):
     return Task.objects.filter(**organization_filter(user, "project__organization"))
 
@@ -53,8 +62,14 @@ class TaskListAPI(generics.ListAPIView):
             raise ValidationError({"project": ["This query parameter is required"]})
         if not str(project_id).isdigit():
             raise ValidationError({"project": ["A project id is a number"]})
-        project = get_user_project(self.request.user, project_id)
-        return project.tasks.prefetch_related("annotations", "predictions").order_by("inner_id")
+        self.project = get_user_project(self.request.user, project_id)
+        return self.project.tasks.prefetch_related("annotations", "predictions").order_by("inner_id")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if getattr(self, "project", None) is not None:
+            context.update(resolver_context(self.request, self.project.id))
+        return context
 
 
 class TaskDetailAPI(generics.RetrieveUpdateDestroyAPIView):
@@ -62,6 +77,14 @@ class TaskDetailAPI(generics.RetrieveUpdateDestroyAPIView):
 
     def get_queryset(self):
         return user_tasks(self.request.user).prefetch_related("annotations", "predictions")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.kwargs.get("pk"):
+            project_id = self.get_queryset().filter(pk=self.kwargs["pk"]).values_list("project_id", flat=True).first()
+            if project_id:
+                context.update(resolver_context(self.request, project_id))
+        return context
 
 
 class TaskAnnotationsAPI(generics.ListCreateAPIView):

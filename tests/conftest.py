@@ -4,7 +4,13 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-pytest_plugins = ["tests.fixtures.servers"]
+pytest_plugins = [
+    "tests.fixtures.servers",
+    "tests.fixtures.gcs",
+    "tests.fixtures.azure",
+    "tests.fixtures.redis_server",
+    "tests.fixtures.localfiles",
+]
 
 
 def pytest_report_header(config):
