@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.api import path
 from io_storages import views as resolve
+from io_storages.localfiles.views import LocalFilesAPI
 from io_storages.urls import urlpatterns as storage_urls
 from core.views import CurrentUserTokenAPI, WhoAmIAPI
 from projects import views as projects
@@ -30,4 +31,5 @@ urlpatterns = [
     path("tasks/<int:pk>/presign", resolve.TaskResolveAPI.as_view(), name="task-presign"),
     path("projects/<int:pk>/resolve", resolve.ProjectResolveAPI.as_view(), name="project-resolve"),
     path("projects/<int:pk>/presign", resolve.ProjectResolveAPI.as_view(), name="project-presign"),
+    path("data/local-files", LocalFilesAPI.as_view(), name="local-files"),
 ]

@@ -19,19 +19,28 @@ def start_sync(storage, **options):
 
     The row lock makes concurrent requests on PostgreSQL start exactly one job.
     """
-    storage.ensure_status()  # a dead job must not block new syncs forever
     model = type(storage)
-    with transaction.atomic():
-        locked = model.objects.select_for_update().get(pk=storage.pk)
-        if locked.status in locked.ACTIVE_STATUSES:
-            return locked
-        locked.info_set_queued()
+    if not claim_sync(storage):
+        return model.objects.get(pk=storage.pk)
     queue = settings.STORAGE_EXPORT_QUEUE if model.is_export else settings.STORAGE_SYNC_QUEUE
     job_id = jobs.enqueue(run_sync_job, model_label(model), storage.pk, queue_name=queue, **options)
     if job_id:
         model.objects.filter(pk=storage.pk).update(last_sync_job=job_id)
     storage.refresh_from_db()
     return storage
+
+
+def claim_sync(storage, force=False):
+    """Set the storage `queued` unless a sync is already queued or running (False then; with
+    `force`, claim it anyway). A dead job does not block: the health check runs first."""
+    storage.ensure_status()
+    with transaction.atomic():
+        locked = type(storage).objects.select_for_update().get(pk=storage.pk)
+        if locked.status in locked.ACTIVE_STATUSES and not force:
+            return False
+        locked.info_set_queued()
+    storage.refresh_from_db()
+    return True
 
 
 class Progress:
@@ -54,21 +63,27 @@ class Progress:
 
 
 def run_sync_job(label, storage_id, **options):
-    """The background job: run the storage's sync and record how it ended."""
+    """The background job: load the storage and run its sync."""
     storage = storage_from_label(label, storage_id)
     if storage is None:  # deleted while queued: nothing to do
         logger.warning("Storage %s #%s no longer exists; sync skipped", label, storage_id)
         return
-    model = type(storage)
+    run_sync(storage, Progress(storage), **options)
+
+
+def run_sync(storage, progress, **options):
+    """Run the storage's sync in this process and record how it ended."""
     storage.info_set_in_progress()
-    progress = Progress(storage)
     try:
         errors = storage.run_sync(progress, **options)
     except StorageError as e:
         storage.info_set_failed(str(e))
         return
+    except KeyboardInterrupt:
+        storage.info_set_failed("Sync interrupted")
+        raise
     except Exception:
-        logger.exception("Sync of %s #%s failed", model.__name__, storage_id)
+        logger.exception("Sync of %s #%s failed", type(storage).__name__, storage.pk)
         storage.info_set_failed(traceback.format_exc())
         return
     storage.info_set_finished(progress.count, errors=errors, **progress.meta)

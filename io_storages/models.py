@@ -1,2 +1,6 @@
 """Every provider's models, registered under the `io_storages` app (one migrations folder)."""
-from io_storages.s3.models import S3ExportStorage, S3ExportStorageLink, S3ImportStorage, S3ImportStorageLink  # noqa: F401
+from io_storages.azure_blob.models import *  # noqa: F401,F403
+from io_storages.gcs.models import *  # noqa: F401,F403
+from io_storages.localfiles.models import *  # noqa: F401,F403
+from io_storages.redis.models import *  # noqa: F401,F403
+from io_storages.s3.models import *  # noqa: F401,F403

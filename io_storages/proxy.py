@@ -27,39 +27,40 @@ class StreamTimeout(Exception):
     client sees an incomplete transfer instead of a short body it could take as whole."""
 
 
-def parse_range(header, size):
-    """(start, end) inclusive for a single-range `Range` header, None to serve the whole
-    object, or raise RangeNotSatisfiable. Open-ended and large ranges are bounded to
-    RESOLVER_PROXY_MAX_RANGE_SIZE (a client asks for the rest in its next request)."""
+def parse_range(header):
+    """The single byte range a `Range` header asks for: (start, end or None), ("suffix", n),
+    or None to serve the whole object (absent, multi-range or malformed: RFC 9110 lets us)."""
     match = _RANGE.match((header or "").replace(" ", ""))
     if not match or match.groups() == ("", ""):
-        return None  # absent, multi-range or malformed: RFC 9110 lets us send it all
+        return None
     first, last = match.groups()
-    if first == "":  # suffix range: the last N bytes
-        length = int(last)
-        if length == 0 or size == 0:
-            raise RangeNotSatisfiable("empty suffix range")
-        start, end = max(0, size - length), size - 1
-    else:
-        start = int(first)
-        if start >= size:
-            raise RangeNotSatisfiable("range starts past the end")
-        end = size - 1 if last == "" else min(int(last), size - 1)
-        if end < start:
-            return None  # invalid range: ignore it
-    return start, min(end, start + settings.RESOLVER_PROXY_MAX_RANGE_SIZE - 1)
+    if first == "":
+        return ("suffix", int(last))
+    start, end = int(first), (int(last) if last else None)
+    if end is not None and end < start:
+        return None  # invalid: ignore it
+    return start, end
+
+
+def bounded(start, end):
+    """Cut a range to RESOLVER_PROXY_MAX_RANGE_SIZE bytes (the client asks for the rest next)."""
+    limit = start + settings.RESOLVER_PROXY_MAX_RANGE_SIZE - 1
+    return start, limit if end is None else min(end, limit)
 
 
 def make_etag(info, access_token):
     """A strong ETag from the object's identity and the caller's access, so a cached copy is
-    revalidated when the object changes or someone else (other rights) asks."""
+    revalidated when the object changes or someone else (other rights) asks. None when the
+    provider gives no version at all (Redis): then no ETag is sent and nothing is a 304."""
+    if not info.etag and not info.last_modified:
+        return None
     identity = info.etag or f"{info.last_modified}-{info.size}"
     digest = hashlib.sha256(f"{identity}|{info.key}|{access_token}".encode()).hexdigest()[:32]
     return f'"{digest}"'
 
 
 def etag_matches(header, etag):
-    if not header:
+    if not header or not etag:
         return False
     if header.strip() == "*":
         return True
@@ -88,55 +89,82 @@ def _time_limited(stream, chunk_size, deadline):
         stream.close()
 
 
-def proxy_response(request, client, key, access_token):
-    """The HTTP response that streams `key` from `client` to this request."""
-    started = time.monotonic()
+def _not_satisfiable(client, key, headers):
     try:
-        info = client.stat(key)
-    except ObjectNotFound as e:
-        return error_response(404, str(e))
-    except StorageError as e:
-        return error_response(424, str(e))
+        size = client.stat(key).size or 0
+    except StorageError:
+        size = "*"
+    return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
 
-    etag = make_etag(info, access_token)
+
+def _provider_error(e):
+    return error_response(404 if isinstance(e, ObjectNotFound) else 424, str(e))
+
+
+def proxy_response(request, client, key, access_token):
+    """The HTTP response that streams `key` from `client` to this request.
+
+    The common case costs one provider request (the ranged GET, whose metadata gives the
+    headers). Object metadata is fetched first only when needed: for `If-None-Match` (so a
+    304 never opens the object), suffix ranges (they need the size) and HEAD.
+    """
+    started = time.monotonic()
     headers = {
-        "ETag": etag,
         "Accept-Ranges": "bytes",
         "Cache-Control": f"private, max-age={settings.RESOLVER_PROXY_CACHE_TIMEOUT}, must-revalidate",
     }
-    if info.last_modified:
-        headers["Last-Modified"] = http_date(info.last_modified.timestamp())
-    if etag_matches(request.headers.get("If-None-Match"), etag):
-        return HttpResponse(status=304, headers=headers)  # the object itself is never opened
+    requested = parse_range(request.headers.get("Range"))
+    suffix = requested is not None and requested[0] == "suffix"
+    info = None
+    if request.headers.get("If-None-Match") or suffix or request.method == "HEAD":
+        try:
+            info = client.stat(key)
+        except StorageError as e:
+            return _provider_error(e)
+        headers.update(_object_headers(info, access_token))
+        if etag_matches(request.headers.get("If-None-Match"), headers.get("ETag")):
+            return HttpResponse(status=304, headers=headers)
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(info.size or 0)
+            return HttpResponse(status=200, headers=headers)
+    if suffix:
+        size, length = info.size or 0, requested[1]
+        if length == 0 or size == 0:
+            return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        requested = (max(0, size - length), size - 1)
 
-    size = info.size or 0
+    start, end = bounded(*requested) if requested else (None, None)
     try:
-        byte_range = parse_range(request.headers.get("Range"), size)
+        stream = client.open(key, start, end)
     except RangeNotSatisfiable:
-        return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        return _not_satisfiable(client, key, headers)
+    except StorageError as e:
+        return _provider_error(e)
 
-    if byte_range:
-        status, (start, end) = 206, byte_range
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        length = end - start + 1
+    headers.update(_object_headers(stream.info, access_token))
+    if stream.start is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {stream.start}-{stream.end}/{stream.total_size}"
     else:
-        status, start, end, length = 200, None, None, size
+        status = 200
+    length = stream.content_length or 0
     # A length is promised only for bodies the limits keep small; a bigger whole-object
     # response is sent chunked, so the time limit can never make a Content-Length false.
     if length <= settings.RESOLVER_PROXY_MAX_RANGE_SIZE:
         headers["Content-Length"] = str(length)
-    headers["Content-Type"] = content_type(info)
-
-    if request.method == "HEAD" or length == 0:
+    if length == 0:
+        stream.close()
         return HttpResponse(status=status, headers=headers)
-    try:
-        stream = client.open(key, start, end)
-    except ObjectNotFound as e:
-        return error_response(404, str(e))
-    except RangeNotSatisfiable:
-        return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-    except StorageError as e:
-        return error_response(424, str(e))
     deadline = started + settings.RESOLVER_PROXY_TIMEOUT
     body = _time_limited(stream, settings.RESOLVER_PROXY_BUFFER_SIZE, deadline)
     return StreamingHttpResponse(body, status=status, headers=headers)
+
+
+def _object_headers(info, access_token):
+    headers = {"Content-Type": content_type(info)}
+    etag = make_etag(info, access_token)
+    if etag:
+        headers["ETag"] = etag
+    if info.last_modified:
+        headers["Last-Modified"] = http_date(info.last_modified.timestamp())
+    return headers

@@ -29,6 +29,22 @@ PROVIDERS = {
     p.name: p
     for p in [
         Provider("s3", "AWS S3", "io_storages.s3.models.S3ImportStorage", "io_storages.s3.models.S3ExportStorage"),
+        Provider(
+            "gcs", "Google Cloud Storage", "io_storages.gcs.models.GCSImportStorage", "io_storages.gcs.models.GCSExportStorage"
+        ),
+        Provider(
+            "azure",
+            "Microsoft Azure",
+            "io_storages.azure_blob.models.AzureBlobImportStorage",
+            "io_storages.azure_blob.models.AzureBlobExportStorage",
+        ),
+        Provider("redis", "Redis", "io_storages.redis.models.RedisImportStorage", "io_storages.redis.models.RedisExportStorage"),
+        Provider(
+            "localfiles",
+            "Local files",
+            "io_storages.localfiles.models.LocalFilesImportStorage",
+            "io_storages.localfiles.models.LocalFilesExportStorage",
+        ),
     ]
 }
 

@@ -23,18 +23,19 @@ class ResolveMixin:
         storage, key = find_storage(project_import_storages(project_id), uri)
         if storage is None:
             return error_response(404, "No storage of this project serves this URI")
-        if getattr(storage, "presign", False):
-            return self.redirect(storage, key)
-        # The ETag depends on who may read it: a user and project pair.
-        return proxy_response(request, storage.get_client(), key, f"{request.user.pk}:{project_id}:{storage.pk}")
-
-    @staticmethod
-    def redirect(storage, key):
-        ttl = max(1, storage.presign_ttl or 1) * 60
         try:
-            url = storage.get_client().presign(key, ttl, content_type=mimetypes.guess_type(key)[0])
+            client = storage.get_client()
+            if getattr(storage, "presign", False):
+                return self.redirect(storage, client, key)
         except StorageError as e:
             return error_response(424, str(e))
+        # The ETag depends on who may read it: a user and project pair.
+        return proxy_response(request, client, key, f"{request.user.pk}:{project_id}:{storage.pk}")
+
+    @staticmethod
+    def redirect(storage, client, key):
+        ttl = max(1, storage.presign_ttl or 1) * 60
+        url = client.presign(key, ttl, content_type=mimetypes.guess_type(key)[0])
         response = HttpResponseRedirect(url, status=303)
         response["Cache-Control"] = f"no-store, max-age={ttl}"
         return response

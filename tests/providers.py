@@ -2,7 +2,8 @@
 
 An adapter seeds and inspects objects directly on the provider's real server (not through the
 service) and builds the API configuration of a storage. `tests/test_storage_contract.py`
-runs the same behaviours for every adapter listed in ADAPTERS.
+runs the same behaviours for every adapter in `tests.adapters.ADAPTERS`; each provider's
+fixture module (tests/fixtures/<provider>.py) defines its adapter next to its server.
 """
 import uuid
 
@@ -86,14 +87,3 @@ class S3Adapter(Adapter):
 
     def uri(self, location, key):
         return f"s3://{location}/{key}"
-
-
-def _collect_adapters():
-    """S3's adapter plus the `ADAPTER` each other provider's fixture module defines."""
-    from tests.fixtures import azure, gcs, localfiles, redis_server
-
-    adapters = [S3Adapter] + [getattr(m, "ADAPTER", None) for m in (gcs, azure, redis_server, localfiles)]
-    return {adapter.kind: adapter for adapter in adapters if adapter}
-
-
-ADAPTERS = _collect_adapters()

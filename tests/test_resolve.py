@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from io_storages.resolve import TaskDataResolver
-from tests.providers import ADAPTERS
+from tests.adapters import ADAPTERS
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +19,7 @@ CONTENT = bytes(range(256)) * 40  # 10,240 bytes, every byte value
 @pytest.fixture(params=sorted(ADAPTERS))
 def provider(request, settings):
     settings.SSRF_PROTECTION_ENABLED = False
+    settings.LOCAL_FILES_SERVING_ENABLED = True
     adapter = ADAPTERS[request.param]
     return adapter(request.getfixturevalue(adapter.server_fixture))
 
@@ -36,7 +37,9 @@ def served(alice, project, provider):
     uri = provider.uri(location, "media/clip.bin")
     alice.post(f"/api/projects/{project.id}/import", [{"video": uri}], format="json")
     task = project.tasks.get()
-    return {"uri": uri, "task": task, "location": location, "storage": response.json()}
+    # Local files are served by their own view; every other URI through the resolve endpoint.
+    url = uri if provider.kind == "localfiles" else f"/tasks/{task.id}/resolve/?fileuri={fileuri(uri)}"
+    return {"uri": uri, "url": url, "task": task, "location": location, "storage": response.json()}
 
 
 def fileuri(uri):
@@ -44,7 +47,14 @@ def fileuri(uri):
 
 
 def get(client, served, **headers):
-    return client.get(f"/tasks/{served['task'].id}/resolve/?fileuri={fileuri(served['uri'])}", **headers)
+    return client.get(served["url"], **headers)
+
+
+# Local files are served by /data/local-files/ (tests/test_local_files_view.py), never
+# resolved: tests of the resolve endpoint itself run for the other providers.
+resolvable = pytest.mark.parametrize("provider", sorted(set(ADAPTERS) - {"localfiles"}), indirect=True)
+# Redis keeps no version of a value (no ETag, no mtime): its files get no ETag and no 304.
+versioned = pytest.mark.parametrize("provider", sorted(set(ADAPTERS) - {"redis"}), indirect=True)
 
 
 def body(response):
@@ -58,7 +68,6 @@ def test_proxy_streams_the_whole_object(alice, served):
     assert response["Content-Length"] == str(len(CONTENT))
     assert response["Accept-Ranges"] == "bytes"
     assert response["Cache-Control"].startswith("private, max-age=3600")
-    assert response["ETag"]
 
 
 @pytest.mark.parametrize(
@@ -105,6 +114,7 @@ def test_time_limit_stops_the_stream(alice, served, settings):
     assert len(received) == 1  # the transfer is cut, never completed with a short body
 
 
+@versioned
 def test_if_none_match_gives_304_without_opening_the_object(alice, served, monkeypatch):
     etag = get(alice, served)["ETag"]
     from io_storages.client import StorageClient
@@ -118,26 +128,37 @@ def test_if_none_match_gives_304_without_opening_the_object(alice, served, monke
     assert response.status_code == 304 and response["ETag"] == etag
 
 
+@versioned
 def test_etag_depends_on_the_user(alice, make_member, served):
     colleague = make_member("carol@example.com", "Org A")
     assert get(alice, served)["ETag"] != get(colleague, served)["ETag"]
+
+
+@pytest.mark.parametrize("provider", ["redis"], indirect=True)
+def test_unversioned_objects_get_no_etag_and_no_304(alice, served):
+    response = get(alice, served, HTTP_IF_NONE_MATCH="*")
+    assert response.status_code == 200 and "ETag" not in response
+    assert body(response) == CONTENT
 
 
 def test_other_organization_gets_404(bob, served):
     assert get(bob, served).status_code == 404
 
 
-def test_project_resolve_and_presign_alias(alice, served, project):
+@resolvable
+def test_project_resolve_and_presign_alias(alice, provider, served, project):
     response = alice.get(f"/projects/{project.id}/presign/?fileuri={fileuri(served['uri'])}")
     assert response.status_code == 200 and body(response) == CONTENT
 
 
-def test_plain_uri_is_accepted(alice, served):
+@resolvable
+def test_plain_uri_is_accepted(alice, provider, served):
     response = alice.get(f"/tasks/{served['task'].id}/resolve/", {"fileuri": served["uri"]})
     assert response.status_code == 200 and body(response) == CONTENT
 
 
-def test_bad_requests(alice, served):
+@resolvable
+def test_bad_requests(alice, provider, served):
     task_id = served["task"].id
     assert alice.get(f"/tasks/{task_id}/resolve/").status_code == 400
     assert alice.get(f"/tasks/{task_id}/resolve/?fileuri={fileuri('s3://unknown-bucket/x')}").status_code == 404
@@ -149,7 +170,8 @@ def test_missing_object_is_404(alice, served, provider):
     assert get(alice, served).status_code == 404
 
 
-def test_task_data_is_rewritten_in_every_task_response(alice, served, project):
+@resolvable
+def test_task_data_is_rewritten_in_every_task_response(alice, provider, served, project):
     task_id = served["task"].id
     expected = f"http://testserver/tasks/{task_id}/resolve/?fileuri={fileuri(served['uri'])}"
     assert alice.get(f"/api/tasks/{task_id}/").json()["data"]["video"] == expected
@@ -159,9 +181,12 @@ def test_task_data_is_rewritten_in_every_task_response(alice, served, project):
 
 
 def test_redirect_mode_sends_a_presigned_url_that_fetches_the_bytes(alice, served, provider):
-    if provider.kind not in PRESIGNING:
-        pytest.skip(f"{provider.kind} storages have no presigned URLs (always proxied)")
     storage = served["storage"]
+    if provider.kind not in PRESIGNING:
+        # Redis and local files have no presigned URLs: their files are always proxied.
+        assert "presign" not in storage
+        assert body(get(alice, served)) == CONTENT
+        return
     alice.patch(f"/api/storages/{provider.kind}/{storage['id']}", {"presign": True, "presign_ttl": 2}, format="json")
     response = get(alice, served)
     assert response.status_code == 303

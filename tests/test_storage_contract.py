@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tasks.models import Annotation
-from tests.providers import ADAPTERS
+from tests.adapters import ADAPTERS
 
 pytestmark = pytest.mark.django_db
 

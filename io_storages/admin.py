@@ -1,0 +1,85 @@
+"""Django admin for every storage of every provider in the registry (no per-provider code).
+
+Secrets (each model's `secret_fields`) are never rendered: their inputs are empty password
+fields, and leaving one empty keeps the stored value.
+"""
+from django import forms
+from django.contrib import admin, messages
+
+from io_storages.registry import PROVIDERS
+
+STATUS_FIELDS = ("status", "last_sync", "last_sync_count", "last_sync_job", "traceback", "meta", "created_at")
+
+
+class StorageAdminForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.secret_fields():
+            field = self.fields[name]
+            field.widget = forms.PasswordInput(render_value=False)
+            field.required = False
+            if getattr(self.instance, name, None):
+                field.help_text = "A value is stored; leave empty to keep it."
+
+    def secret_fields(self):
+        return [name for name in getattr(self._meta.model, "secret_fields", ()) if name in self.fields]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            for name in self.secret_fields():
+                if not cleaned.get(name):  # left empty: keep what is stored
+                    cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
+
+class StorageAdmin(admin.ModelAdmin):
+    form = StorageAdminForm
+    list_display = ("id", "title", "project", "status", "last_sync", "last_sync_count", "created_at")
+    list_filter = ("status",)
+    list_select_related = ("project",)
+    search_fields = ("title", "description")
+    raw_id_fields = ("project",)
+    readonly_fields = STATUS_FIELDS
+    actions = ("sync_now",)
+
+    @admin.action(description="Sync now")
+    def sync_now(self, request, queryset):
+        levels = {
+            "completed": messages.SUCCESS,
+            "completed_with_errors": messages.WARNING,
+            "failed": messages.ERROR,
+        }
+        for storage in queryset.order_by("pk"):
+            storage.ensure_status()
+            if storage.status in storage.ACTIVE_STATUSES:
+                self.message_user(request, f"{storage}: already {storage.status}, not started again", messages.WARNING)
+                continue
+            storage = storage.sync()
+            text = f"{storage}: {storage.status}, last_sync_count={storage.last_sync_count}"
+            if storage.traceback:
+                text += f" ({storage.traceback.strip().splitlines()[-1]})"
+            self.message_user(request, text, levels.get(storage.status, messages.INFO))
+
+
+class StorageLinkAdmin(admin.ModelAdmin):
+    """Read-only view of which task/annotation came from (or went to) which object."""
+
+    list_select_related = ("storage",)
+    search_fields = ("key",)
+
+    def get_list_display(self, request):
+        target = "task" if any(f.name == "task" for f in self.model._meta.fields) else "annotation"
+        return ("id", "storage", target, "key", "object_exists", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+for provider in PROVIDERS.values():
+    for model in (provider.import_model, provider.export_model):
+        admin.site.register(model, StorageAdmin)
+        admin.site.register(model._meta.get_field("links").related_model, StorageLinkAdmin)

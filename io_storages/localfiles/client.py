@@ -1,0 +1,309 @@
+"""Local files storage: a directory on the server's own disk behind `StorageClient`.
+
+Keys are POSIX paths relative to the storage's directory (`root`), which must lie strictly
+inside LOCAL_FILES_DOCUMENT_ROOT. Every path a key or a `?d=` parameter names goes through
+`resolve_under()`, the single place that decides whether a path stays inside its base
+directory (the `/data/local-files/` view uses it too). Filesystem errors are mapped to the
+interface's `StorageError` subclasses by `LocalFilesClient._errors()`.
+
+There are no signed URLs for local files: a task holds `/data/local-files/?d=<path relative
+to the document root>` and the view checks the user's access on every request.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+from contextlib import closing, contextmanager, suppress
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Optional
+from urllib.parse import quote
+
+from io_storages.client import (
+    AccessDenied,
+    BucketNotFound,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStream,
+    RangeNotSatisfiable,
+    StorageClient,
+    StorageError,
+)
+
+URL_PREFIX = "/data/local-files/?d="
+
+
+class UnsafePath(ObjectNotFound):
+    """A relative path refused because it could leave its base directory.
+
+    A subclass of ObjectNotFound: whoever treats it as "no such file" reveals nothing more.
+    """
+
+
+def resolve_under(base: str, relative: str, *, follow_symlinks: bool = True) -> Path:
+    """The real path of `base/relative`, refusing anything that is not strictly inside `base`.
+
+    Refused: empty paths, NUL bytes, absolute paths, `..` components, and paths whose real
+    location (symlinks resolved) is not below realpath(base) — compared component by
+    component, so `/data/images2` is not inside `/data/images`.
+
+    With `follow_symlinks=False` the last component is not resolved: the result is the
+    directory entry itself (writing or deleting it replaces or removes a symlink, never its
+    target), while its parent directories still must resolve inside `base`.
+    """
+    shown = relative.replace("\0", "\\0") if isinstance(relative, str) else relative
+    if not relative:
+        raise UnsafePath("Empty file path")
+    if "\0" in relative:
+        raise UnsafePath(f"Refused file path '{shown}': it contains a NUL byte")
+    if relative.startswith("/") or os.path.isabs(relative):
+        raise UnsafePath(f"Refused file path '{shown}': absolute paths are not allowed")
+    if ".." in relative.split("/"):
+        raise UnsafePath(f"Refused file path '{shown}': '..' is not allowed")
+    real_base = Path(os.path.realpath(base))
+    lexical = real_base / relative  # pathlib drops "." components and a trailing "/"
+    if follow_symlinks:
+        target = Path(os.path.realpath(lexical))
+    else:
+        target = Path(os.path.realpath(lexical.parent)) / lexical.name
+    if target == real_base or not target.is_relative_to(real_base):
+        raise UnsafePath(f"Refused file path '{shown}': it is not inside '{base}'")
+    return target
+
+
+def _is_utf8(name: str) -> bool:
+    # Undecodable bytes in a file name become lone surrogates, which no database or JSON
+    # response accepts: such files cannot be keys.
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _info(key: str, st: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        size=st.st_size,
+        last_modified=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+        # Changes whenever the file is rewritten (mtime in ns) or resized; costs no read.
+        etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
+        content_type=None,  # files have none: the proxy guesses it from the name
+    )
+
+
+class _RangeReader:
+    """A file body that ends after `length` bytes, however much `read(n)` asks for."""
+
+    def __init__(self, file, length: int):
+        self._file = file
+        self._remaining = length
+
+    def read(self, n: int = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        n = self._remaining if n is None or n < 0 else min(n, self._remaining)
+        data = self._file.read(n)
+        self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class LocalFilesClient(StorageClient):
+    """Files below `root`, a directory inside `document_root` (LOCAL_FILES_DOCUMENT_ROOT).
+
+    Holds no open handles or mutable state, so one instance is safe to share between threads.
+    """
+
+    scheme = "localfiles"
+
+    def __init__(self, root: str, document_root: str):
+        super().__init__(root)
+        self.root = root
+        self.document_root = document_root
+
+    # --- paths and errors ------------------------------------------------------
+    def _real_root(self) -> Path:
+        """realpath(root), after checking that root is an absolute path strictly inside the
+        document root. Checked on every call, not only when the storage was saved: the setting,
+        the stored path or a symlink on the way may have changed since."""
+        root, document_root = self.root, self.document_root
+        if not root or not os.path.isabs(root):
+            raise StorageError(
+                f"Path '{root}' must be an absolute path to a directory under "
+                f"LOCAL_FILES_DOCUMENT_ROOT ('{document_root}')"
+            )
+        real_root = Path(os.path.realpath(root))
+        real_document_root = Path(os.path.realpath(document_root))
+        if real_root == real_document_root:
+            raise AccessDenied(
+                f"Path '{root}' is LOCAL_FILES_DOCUMENT_ROOT ('{document_root}') itself: "
+                "use one of its sub-directories"
+            )
+        if not real_root.is_relative_to(real_document_root):
+            raise AccessDenied(
+                f"Path '{root}' is not under LOCAL_FILES_DOCUMENT_ROOT ('{document_root}'): "
+                "local files storages can only use directories inside it"
+            )
+        return real_root
+
+    def _path(self, key: str, follow_symlinks: bool = True) -> Path:
+        return resolve_under(self._real_root(), key, follow_symlinks=follow_symlinks)
+
+    @contextmanager
+    def _errors(self, key: Optional[str] = None):
+        """Translate OSError; `key` None means the error concerns the storage's directory."""
+        where = f"'{key}' in '{self.root}'" if key is not None else f"'{self.root}'"
+        try:
+            yield
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
+            if key is not None:
+                raise ObjectNotFound(f"File {where} does not exist") from None
+            if isinstance(e, NotADirectoryError):
+                raise BucketNotFound(f"Path '{self.root}' is not a directory") from None
+            raise BucketNotFound(f"Directory '{self.root}' does not exist") from None
+        except PermissionError:
+            raise AccessDenied(f"Permission denied on {where}: the server process cannot access it") from None
+        except OSError as e:
+            raise StorageError(f"Cannot access {where}: {e.strerror or type(e).__name__}") from None
+
+    # --- StorageClient ---------------------------------------------------------
+    def list_objects(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        # A prefix is a directory plus the start of a name in it, as in S3: "d/a" lists d/a.jpg
+        # and, recursively, d/ab/c.jpg.
+        directory, _, start = (prefix or "").rpartition("/")
+        real_root = self._real_root()
+        with self._errors():
+            os.stat(real_root)  # a missing root is BucketNotFound; a missing sub-directory lists nothing
+            top = resolve_under(real_root, directory) if directory else real_root
+            key_prefix = directory + "/" if directory else ""
+            yield from self._walk(real_root, top, key_prefix, start, recursive, ancestors=())
+
+    def _walk(self, real_root, directory, key_prefix, start, recursive, ancestors):
+        """Files of `directory` (and below it when `recursive`) in key order, one directory
+        read at a time."""
+        try:
+            with os.scandir(directory) as scan:
+                entries = [e for e in scan if e.name.startswith(start) and _is_utf8(e.name)]
+            here = os.stat(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            if key_prefix:  # a prefix directory that does not exist, or one removed meanwhile
+                return
+            raise
+        ancestors += ((here.st_dev, here.st_ino),)
+        # Keys below a directory all start with "name/", so it sorts as that: the listing is
+        # then in full-key order ("a.jpg" before "a/x.jpg"), like S3's.
+        entries.sort(key=lambda e: e.name + "/" if e.is_dir() else e.name)
+        for entry in entries:
+            if entry.is_symlink() and not Path(os.path.realpath(entry.path)).is_relative_to(real_root):
+                continue  # a link out of the storage's directory: never listed nor followed
+            key = key_prefix + entry.name
+            try:
+                if entry.is_dir():
+                    st = entry.stat()
+                    # A symlink to a directory above would loop forever.
+                    if recursive and (st.st_dev, st.st_ino) not in ancestors:
+                        yield from self._walk(real_root, entry.path, key + "/", "", True, ancestors)
+                elif entry.is_file():  # sockets, FIFOs and broken links are not objects
+                    yield _info(key, entry.stat())
+            except FileNotFoundError:
+                continue  # deleted while we were listing
+
+    def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        with self._errors(key):
+            st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ObjectNotFound(f"'{key}' in '{self.root}' is not a file")
+        return _info(key, st)
+
+    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
+        path = self._path(key)
+        with self._errors(key):
+            # O_NONBLOCK: opening a FIFO planted under the root must not hang the worker (it is
+            # refused just below); it changes nothing for regular files.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            file = os.fdopen(fd, "rb")
+        try:
+            with self._errors(key):
+                st = os.fstat(file.fileno())  # of the file we opened, even if replaced meanwhile
+                if not stat.S_ISREG(st.st_mode):
+                    raise ObjectNotFound(f"'{key}' in '{self.root}' is not a file")
+                size, first, last = st.st_size, None, None
+                if start is not None or end is not None:
+                    first = start or 0
+                    if first < 0 or first >= size or (end is not None and end < first):
+                        raise RangeNotSatisfiable(f"Range {start}-{end} is not satisfiable for '{key}' ({size} bytes)")
+                    last = size - 1 if end is None else min(end, size - 1)
+                    file.seek(first)
+                length = size if first is None else last - first + 1
+        except BaseException:
+            file.close()
+            raise
+        return ObjectStream(
+            info=_info(key, st), body=_RangeReader(file, length), start=first, end=last, total_size=size
+        )
+
+    def url_for(self, key: str) -> str:
+        """`/data/local-files/?d=<path relative to the document root>` (what blob tasks hold)."""
+        relative = os.path.relpath(os.path.join(self.root, key), self.document_root)
+        if relative == ".." or relative.startswith("../"):
+            # root and document root spelled through different symlinks: compare real paths.
+            relative = os.path.relpath(
+                os.path.join(os.path.realpath(self.root), key), os.path.realpath(self.document_root)
+            )
+        return URL_PREFIX + quote(relative.replace(os.sep, "/"), safe="/")
+
+    def presign(self, key: str, ttl_seconds: int, content_type: Optional[str] = None) -> str:
+        # Local files have no signed URLs: the URL is the same for everyone and the
+        # /data/local-files/ view checks the user's access to the file on every request.
+        return self.url_for(key)
+
+    def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        # content_type is not stored: a file has none, the name decides when it is served.
+        # follow_symlinks=False: a symlink planted at `key` is replaced, its target untouched.
+        path = self._path(key, follow_symlinks=False)
+        with self._errors(key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write a temporary file next to the target, then rename it over the target:
+            # readers see the old or the new content, never a partial one. Created with
+            # os.open(..., 0o666) rather than NamedTemporaryFile (always 0600), so that
+            # exported files get the usual permissions from the umask.
+            temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(temporary)
+                raise
+
+    def delete(self, key: str) -> None:
+        path = self._path(key, follow_symlinks=False)  # a symlink is removed, not its target
+        with self._errors(key):
+            try:
+                os.unlink(path)
+            except (FileNotFoundError, NotADirectoryError):
+                pass  # already gone
+
+    def check(self, prefix: Optional[str] = None) -> None:
+        # _real_root() first: whether a path outside the document root exists is none of the
+        # user's business, so containment is refused before anything else is looked at.
+        real_root = self._real_root()
+        with self._errors():
+            st = os.stat(real_root)
+        if not stat.S_ISDIR(st.st_mode):
+            raise BucketNotFound(f"Path '{self.root}' is not a directory")
+        if prefix is not None:
+            with closing(self.list_objects(prefix, recursive=True)) as objects:
+                if next(objects, None) is None:
+                    where = os.path.join(self.root, prefix) if prefix else self.root
+                    raise StorageError(f"No objects found in '{where}': it holds no files")

@@ -1,0 +1,267 @@
+"""LocalFilesClient and resolve_under against a real temporary directory tree: listing, ranged
+reads, atomic writes, deletion, path-safety cases (the same checks guard /data/local-files/)
+and the validation messages of check()."""
+
+import json
+import os
+import re
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timezone
+
+import pytest
+
+from io_storages.client import AccessDenied, BucketNotFound, ObjectNotFound, RangeNotSatisfiable, StorageError
+from io_storages.localfiles.client import LocalFilesClient, UnsafePath, resolve_under
+
+DATA = b"0123456789"
+
+
+@pytest.fixture
+def document_root(tmp_path):
+    path = tmp_path / "docs"
+    path.mkdir()
+    return os.path.realpath(path)
+
+
+@pytest.fixture
+def root(document_root):
+    path = os.path.join(document_root, "images")
+    os.mkdir(path)
+    return path
+
+
+@pytest.fixture
+def client(root, document_root):
+    return LocalFilesClient(root, document_root=document_root)
+
+
+def put(base, key, body=DATA):
+    path = os.path.join(base, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(body)
+    return path
+
+
+def files_in(base):
+    return sorted(os.path.relpath(os.path.join(d, n), base) for d, _, names in os.walk(base) for n in names)
+
+
+# --- listing -------------------------------------------------------------------
+def test_list_recursive_and_top_level_in_key_order(client, root):
+    for key in ["b.json", "a.json", "a/x.json", "dir/b.json", "dir/sub/c.json", "dira.json"]:
+        put(root, key)
+    os.mkdir(os.path.join(root, "empty"))
+
+    # "a.json" < "a/x.json" as keys, although the directory "a" sorts before the file "a.json".
+    assert [o.key for o in client.list_objects()] == [
+        "a.json", "a/x.json", "b.json", "dir/b.json", "dir/sub/c.json", "dira.json"
+    ]  # fmt: skip
+    assert [o.key for o in client.list_objects(recursive=False)] == ["a.json", "b.json", "dira.json"]
+    assert [o.key for o in client.list_objects("dir/")] == ["dir/b.json", "dir/sub/c.json"]
+    assert [o.key for o in client.list_objects("dir/", recursive=False)] == ["dir/b.json"]
+    assert [o.key for o in client.list_objects("dir")] == ["dir/b.json", "dir/sub/c.json", "dira.json"]
+    assert list(client.list_objects("nothing/here/")) == []
+
+    info = next(iter(client.list_objects("a.json")))
+    st = os.stat(os.path.join(root, "a.json"))
+    assert info.size == 10 and info.last_modified.tzinfo == timezone.utc
+    assert info.last_modified.timestamp() == pytest.approx(st.st_mtime)
+    assert info.etag == f"{st.st_mtime_ns:x}-{st.st_size:x}"
+
+
+def test_list_skips_links_out_of_the_root_and_does_not_loop(client, root, document_root):
+    put(root, "real/a.txt")
+    secret = put(document_root, "images2/secret.txt")  # a sibling sharing the root's name
+    os.symlink(secret, os.path.join(root, "leak.txt"))
+    os.symlink(os.path.dirname(secret), os.path.join(root, "leakdir"))
+    os.symlink(os.path.join(root, "real"), os.path.join(root, "alias"))  # inside: followed
+    os.symlink(root, os.path.join(root, "real", "loop"))  # back up the tree: not walked again
+    os.symlink(os.path.join(root, "gone"), os.path.join(root, "broken.txt"))
+    os.mkfifo(os.path.join(root, "fifo"))
+
+    assert [o.key for o in client.list_objects()] == ["alias/a.txt", "real/a.txt"]
+
+
+def test_list_missing_or_unusable_root(document_root):
+    with pytest.raises(BucketNotFound, match="does not exist"):
+        list(LocalFilesClient(os.path.join(document_root, "nope"), document_root).list_objects())
+    with pytest.raises(AccessDenied, match="LOCAL_FILES_DOCUMENT_ROOT"):
+        list(LocalFilesClient("/etc", document_root).list_objects())
+
+
+# --- reading -------------------------------------------------------------------
+def test_open_whole_file_and_ranges(client, root):
+    put(root, "f.bin")
+    with client.open("f.bin") as stream:
+        assert stream.read() == DATA and (stream.start, stream.end, stream.total_size) == (None, None, 10)
+
+    cases = [((2, 5), b"2345", 2, 5), ((7, None), b"789", 7, 9), ((8, 99), b"89", 8, 9), ((None, 3), b"0123", 0, 3)]
+    for (start, end), body, first, last in cases:
+        with client.open("f.bin", start, end) as stream:
+            assert stream.read() == body
+            assert (stream.start, stream.end, stream.total_size, stream.content_length) == (first, last, 10, len(body))
+
+    stream = client.open("f.bin", 1, 4)
+    assert stream.body.read(100) == b"1234" and stream.body.read(100) == b""  # stops at `end`
+    stream.close()
+
+    for start, end in [(10, None), (50, 60), (5, 2), (-1, 3)]:
+        with pytest.raises(RangeNotSatisfiable):
+            client.open("f.bin", start, end)
+
+
+def test_open_and_stat_refuse_what_is_not_a_file(client, root):
+    put(root, "dir/f.bin")
+    os.mkfifo(os.path.join(root, "fifo"))  # must be refused at once, not block on open
+    for key in ["missing.bin", "dir", "fifo", "dir/f.bin/x"]:
+        with pytest.raises(ObjectNotFound):
+            client.open(key)
+        with pytest.raises(ObjectNotFound):
+            client.stat(key)
+    info = client.stat("dir/f.bin")
+    assert (info.key, info.size) == ("dir/f.bin", 10)
+    assert client.read("dir/f.bin") == DATA
+
+
+# --- writing -------------------------------------------------------------------
+def test_write_is_atomic_and_replaces(client, root):
+    client.write("out/nested/1.json", b'{"v": 1}')
+    client.write("out/nested/1.json", b'{"v": 2}')
+    assert json.loads(client.read("out/nested/1.json")) == {"v": 2}
+    assert files_in(root) == ["out/nested/1.json"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(os.path.join(root, "out/nested/1.json")).st_mode) == 0o666 & ~umask
+
+    with ThreadPoolExecutor(8) as pool:  # export writes from a thread pool
+        list(pool.map(lambda i: client.write(f"many/{i}", str(i).encode()), range(40)))
+    assert len(os.listdir(os.path.join(root, "many"))) == 40
+
+
+def test_write_and_delete_never_touch_files_outside(client, root, document_root):
+    outside = put(document_root, "images2/victim.txt")
+    os.symlink(outside, os.path.join(root, "link.txt"))
+    client.write("link.txt", b"new")  # replaces the link itself
+    assert open(outside, "rb").read() == DATA
+    assert not os.path.islink(os.path.join(root, "link.txt")) and client.read("link.txt") == b"new"
+
+    os.symlink(os.path.dirname(outside), os.path.join(root, "out"))
+    with pytest.raises(UnsafePath):
+        client.write("out/x.json", b"{}")
+    with pytest.raises(UnsafePath):
+        client.write("../images2/x.json", b"{}")
+    assert sorted(os.listdir(os.path.dirname(outside))) == ["victim.txt"]
+
+    os.symlink(outside, os.path.join(root, "link2.txt"))
+    client.delete("link2.txt")  # removes the link, not its target
+    assert os.path.exists(outside) and not os.path.lexists(os.path.join(root, "link2.txt"))
+
+
+def test_delete(client, root):
+    put(root, "a/b.json")
+    client.delete("a/b.json")
+    assert not os.path.exists(os.path.join(root, "a/b.json"))
+    client.delete("a/b.json")  # missing is fine
+    client.delete("no/such/dir.json")
+
+
+# --- path safety ---------------------------------------------------------------------
+def test_resolve_under_accepts_paths_inside(root):
+    put(root, "a/b.jpg")
+    os.symlink("a", os.path.join(root, "alias"))
+    real = os.path.realpath(root)
+    assert str(resolve_under(root, "a/b.jpg")) == os.path.join(real, "a/b.jpg")
+    assert str(resolve_under(root, "alias/b.jpg")) == os.path.join(real, "a/b.jpg")
+    assert str(resolve_under(root, "a/new.json")) == os.path.join(real, "a/new.json")  # need not exist
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "",
+        ".",
+        "..",
+        "../images2/secret.txt",
+        "a/../../x",
+        "a/../b.jpg",
+        "/etc/passwd",
+        "a\0b",
+        "leak.txt",
+        "leakdir/secret.txt",
+        "prefix-link/secret.txt",
+    ],
+)
+def test_resolve_under_refuses_paths_leaving_the_base(root, document_root, relative):
+    secret = put(document_root, "images2/secret.txt")  # /…/images2 shares a prefix with /…/images
+    os.symlink(secret, os.path.join(root, "leak.txt"))
+    os.symlink(os.path.dirname(secret), os.path.join(root, "leakdir"))
+    os.symlink("../images2", os.path.join(root, "prefix-link"))
+    with pytest.raises(UnsafePath) as error:
+        resolve_under(root, relative)
+    assert isinstance(error.value, ObjectNotFound) and "\0" not in str(error.value)
+
+
+def test_sibling_directory_with_the_same_prefix_is_not_inside(document_root):
+    put(document_root, "images2/x.jpg")
+    os.mkdir(os.path.join(document_root, "images"))
+    os.symlink(os.path.join(document_root, "images2"), os.path.join(document_root, "images", "s"))
+    with pytest.raises(UnsafePath):
+        resolve_under(os.path.join(document_root, "images"), "s/x.jpg")
+
+
+# --- check ----------------------------------------------------------------------------
+def test_check_names_each_problem(document_root, tmp_path):
+    def check(path, prefix=None):
+        LocalFilesClient(path, document_root).check(prefix)
+
+    with pytest.raises(StorageError, match="must be an absolute path.*LOCAL_FILES_DOCUMENT_ROOT"):
+        check("images")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with pytest.raises(AccessDenied, match="is not under LOCAL_FILES_DOCUMENT_ROOT"):
+        check(str(outside))
+    with pytest.raises(AccessDenied, match="is not under LOCAL_FILES_DOCUMENT_ROOT"):
+        check(str(outside / "missing"))  # refused before saying whether it exists
+    sibling = document_root + "2"  # /…/docs2 is not inside /…/docs
+    os.mkdir(sibling)
+    with pytest.raises(AccessDenied, match="is not under"):
+        check(sibling)
+    os.symlink(str(outside), os.path.join(document_root, "escape"))
+    with pytest.raises(AccessDenied, match="is not under"):
+        check(os.path.join(document_root, "escape"))
+    with pytest.raises(AccessDenied, match="LOCAL_FILES_DOCUMENT_ROOT .* itself"):
+        check(document_root + "/")
+    with pytest.raises(BucketNotFound, match=re.escape(f"'{document_root}/missing' does not exist")):
+        check(os.path.join(document_root, "missing"))
+    put(document_root, "file.txt")
+    with pytest.raises(BucketNotFound, match="is not a directory"):
+        check(os.path.join(document_root, "file.txt"))
+
+    empty = os.path.join(document_root, "empty")
+    os.makedirs(os.path.join(empty, "sub"))
+    check(empty)  # export storages only need the directory
+    with pytest.raises(StorageError, match=re.escape(f"No objects found in '{empty}'")):
+        check(empty, prefix="")
+    put(empty, "sub/deep.json")
+    check(empty, prefix="")  # a file anywhere below counts
+
+
+def test_url_for_is_relative_to_the_document_root(client, document_root):
+    url = client.url_for("sub dir/a#1é.jpg")
+    assert url == "/data/local-files/?d=images/sub%20dir/a%231%C3%A9.jpg"
+    assert client.presign("sub dir/a#1é.jpg", 60) == url  # no signed URLs for local files
+    nested = LocalFilesClient(os.path.join(document_root, "a", "b") + "/", document_root + "/")
+    assert nested.url_for("c.jpg") == "/data/local-files/?d=a/b/c.jpg"
+
+
+# --- API ---------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_api_refuses_a_path_outside_the_document_root(alice, project, localfiles_document_root, tmp_path):
+    for export in ("", "export/"):
+        response = alice.post(
+            f"/api/storages/{export}localfiles", {"project": project.id, "path": str(tmp_path)}, format="json"
+        )
+        assert response.status_code == 400
+        assert "LOCAL_FILES_DOCUMENT_ROOT" in json.dumps(response.json())

@@ -1,0 +1,225 @@
+"""Wire compatibility: the official Label Studio SDK (`label-studio-sdk` 2.x) drives this
+service unchanged, against a live server and a real moto S3 server.
+
+The live server answers in another thread, hence `transaction=True` (its requests must see
+committed rows, and `transaction.on_commit` callbacks, used by the automatic export, fire).
+"""
+import json
+
+import pytest
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from tests.fixtures.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, s3_admin
+from tests.storage_helpers import put
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LABEL_CONFIG = '<View><Image name="img" value="$image"/></View>'
+
+
+@pytest.fixture(autouse=True)
+def _emulators_on_loopback(settings):
+    settings.SSRF_PROTECTION_ENABLED = False  # moto listens on 127.0.0.1
+
+
+@pytest.fixture
+def ls(live_server, make_member):
+    """The SDK client of a member of "Org A", talking to the live server with its token."""
+    member = make_member("sdk@example.com", "Org A")
+    return LabelStudio(base_url=live_server.url, api_key=member.token)
+
+
+@pytest.fixture
+def project(ls):
+    project = ls.projects.create(title="SDK project", description="made by the SDK", label_config=LABEL_CONFIG)
+    assert project.id and project.title == "SDK project" and project.label_config == LABEL_CONFIG
+    return project
+
+
+def s3_fields(endpoint, bucket, **fields):
+    """Keyword arguments of the SDK's s3 storage methods (note the SDK's `s3endpoint`)."""
+    return {
+        "bucket": bucket,
+        "s3endpoint": endpoint,
+        "aws_access_key_id": S3_ACCESS_KEY,
+        "aws_secret_access_key": S3_SECRET_KEY,
+        "region_name": S3_REGION,
+        **fields,
+    }
+
+
+def bucket_keys(endpoint, bucket):
+    return sorted(item["Key"] for item in s3_admin(endpoint).list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def first_page(ls, project_id, **params):
+    pager = ls.tasks.list(project=project_id, **params)
+    return pager.response, list(pager.items or [])
+
+
+def test_project_create(ls, project):
+    assert project.description == "made by the SDK" and project.maximum_annotations == 1
+    assert ls.projects.get(project.id).title == "SDK project"
+    # `description=None` is sent as JSON null, which Label Studio accepts.
+    bare = ls.projects.create(title="No description", description=None)
+    assert bare.id != project.id and bare.description == ""
+
+
+def test_storage_types(ls):
+    from io_storages import registry
+
+    expected = {name: provider.title for name, provider in registry.PROVIDERS.items()}
+    assert expected["s3"]
+    assert {item.name: item.title for item in ls.import_storage.list_types()} == expected
+    assert {item.name: item.title for item in ls.export_storage.list_types()} == expected
+
+
+def test_import_storage_lifecycle(ls, project, s3_server, s3_bucket):
+    for key in ["images/a.jpg", "images/b.jpg", "images/c.png", "other/d.jpg"]:
+        put(s3_server, s3_bucket, key, b"x")
+    s3 = ls.import_storage.s3
+
+    assert s3.list(project=project.id) == []
+
+    created = s3.create(
+        project=project.id,
+        title="Images",
+        description="blobs",
+        use_blob_urls=True,
+        presign=False,
+        presign_ttl=5,
+        regex_filter=r".*\.jpg$",
+        **s3_fields(s3_server, s3_bucket, prefix="images"),
+    )
+    assert created.id and created.project == project.id and created.type == "s3"
+    assert created.title == "Images" and created.description == "blobs"
+    assert created.bucket == s3_bucket and created.prefix == "images" and created.s3endpoint == s3_server
+    assert created.region_name == S3_REGION and created.regex_filter == r".*\.jpg$"
+    assert created.use_blob_urls is True and created.presign is False and created.presign_ttl == 5
+    assert created.aws_secret_access_key is None and created.aws_access_key_id is None  # write-only
+    assert created.status == "initialized"
+
+    assert [storage.id for storage in s3.list(project=project.id)] == [created.id]
+    got = s3.get(created.id)
+    assert got.id == created.id and got.bucket == s3_bucket and got.title == "Images"
+
+    # A configuration is checked without being saved; with `id`, the stored secrets are used.
+    s3.validate(project=project.id, **s3_fields(s3_server, s3_bucket, prefix="images"))
+    s3.validate(project=project.id, id=created.id, bucket=s3_bucket, prefix="images")
+    with pytest.raises(ApiError) as error:
+        s3.validate(project=project.id, **s3_fields(s3_server, s3_bucket + "-missing"))
+    assert error.value.status_code == 400
+    with pytest.raises(ApiError) as error:
+        s3.validate(project=project.id, **s3_fields(s3_server, s3_bucket, prefix="nothing-here"))
+    assert error.value.status_code == 400
+
+    # A partial update keeps the stored secrets (the sync below needs them).
+    updated = s3.update(created.id, title="Images (renamed)", presign_ttl=10)
+    assert updated.title == "Images (renamed)" and updated.presign_ttl == 10
+    assert updated.bucket == s3_bucket and updated.prefix == "images" and updated.regex_filter == r".*\.jpg$"
+
+    synced = s3.sync(created.id)
+    assert synced.id == created.id
+    assert synced.status == "completed", synced.traceback
+    assert synced.last_sync_count == 2 and synced.last_sync is not None
+    assert s3.get(created.id).status == "completed"
+
+    response, tasks = first_page(ls, project.id, resolve_uri=False)
+    assert response.total == 2 and response.total_annotations == 0 and response.total_predictions == 0
+    assert sorted(task.data["image"] for task in tasks) == [
+        f"s3://{s3_bucket}/images/a.jpg",
+        f"s3://{s3_bucket}/images/b.jpg",
+    ]
+    assert all(task.project == project.id for task in tasks)
+    # By default, served tasks point at the storage proxy instead of the bucket.
+    _, resolved = first_page(ls, project.id)
+    assert all(f"/tasks/{task.id}/resolve/?fileuri=" in task.data["image"] for task in resolved)
+    # Iterating the pager to the end stops at the 404 past the last page (the SDK expects it).
+    assert sorted(task.id for task in ls.tasks.list(project=project.id, page_size=1)) == sorted(t.id for t in tasks)
+
+    # A re-sync creates nothing new.
+    again = s3.sync(created.id)
+    assert again.status == "completed" and again.last_sync_count == 0
+    assert again.meta["tasks_existed"] == 2
+
+    s3.delete(created.id)
+    assert s3.list(project=project.id) == []
+    with pytest.raises(ApiError) as error:
+        s3.get(created.id)
+    assert error.value.status_code == 404
+    assert first_page(ls, project.id)[0].total == 2  # deleting a storage keeps its tasks
+
+
+def test_export_storage_lifecycle_and_automatic_export(ls, project, s3_server, s3_bucket):
+    import_bucket = f"{s3_bucket}-in"
+    s3_admin(s3_server).create_bucket(Bucket=import_bucket)
+    put(s3_server, import_bucket, "tasks.json", [{"image": "s3://somewhere/1.jpg"}, {"image": "s3://somewhere/2.jpg"}])
+    source = ls.import_storage.s3.create(project=project.id, **s3_fields(s3_server, import_bucket))
+    assert ls.import_storage.s3.sync(source.id).status == "completed"
+
+    s3 = ls.export_storage.s3
+    assert s3.list(project=project.id) == []
+    created = s3.create(
+        project=project.id,
+        title="Results",
+        can_delete_objects=False,
+        **s3_fields(s3_server, s3_bucket, prefix="out"),
+    )
+    assert created.id and created.project == project.id and created.type == "s3"
+    assert created.title == "Results" and created.bucket == s3_bucket and created.prefix == "out"
+    assert created.s3endpoint == s3_server and created.can_delete_objects is False
+    assert created.aws_secret_access_key is None
+    assert [storage.id for storage in s3.list(project=project.id)] == [created.id]
+    assert s3.get(created.id).prefix == "out"
+
+    s3.validate(project=project.id, **s3_fields(s3_server, s3_bucket, prefix="out"))
+    s3.validate(project=project.id, id=created.id, bucket=s3_bucket)
+    with pytest.raises(ApiError) as error:
+        s3.validate(project=project.id, **s3_fields(s3_server, s3_bucket + "-missing"))
+    assert error.value.status_code == 400
+
+    updated = s3.update(created.id, title="Results (renamed)", can_delete_objects=True)
+    assert updated.title == "Results (renamed)" and updated.can_delete_objects is True
+    assert updated.bucket == s3_bucket and updated.prefix == "out"
+
+    # Saving an annotation exports it at once (after the request's transaction commits).
+    _, tasks = first_page(ls, project.id)
+    task = min(tasks, key=lambda t: t.id)
+    result = [{"from_name": "img", "to_name": "img", "type": "choices", "value": {"choices": ["cat"]}}]
+    annotation = ls.annotations.create(task.id, result=result, lead_time=1.5, was_cancelled=False, ground_truth=False)
+    assert annotation.id and annotation.task == task.id and annotation.project == project.id
+    assert annotation.result == result and annotation.lead_time == 1.5
+    assert bucket_keys(s3_server, s3_bucket) == [f"out/{annotation.id}"]
+    body = json.loads(s3_admin(s3_server).get_object(Bucket=s3_bucket, Key=f"out/{annotation.id}")["Body"].read())
+    assert body["id"] == annotation.id and body["result"] == result
+    assert body["task"]["id"] == task.id and body["task"]["data"] == task.data
+
+    response, _ = first_page(ls, project.id)
+    assert response.total_annotations == 1
+
+    # A manual sync rewrites every annotation of the project.
+    second = ls.annotations.create(max(tasks, key=lambda t: t.id).id, result=[])
+    synced = s3.sync(created.id)
+    assert synced.id == created.id
+    assert synced.status == "completed", synced.traceback
+    assert synced.last_sync_count == 2
+    assert bucket_keys(s3_server, s3_bucket) == sorted([f"out/{annotation.id}", f"out/{second.id}"])
+    assert s3.get(created.id).status == "completed"
+
+    s3.delete(created.id)
+    assert s3.list(project=project.id) == []
+    with pytest.raises(ApiError) as error:
+        s3.get(created.id)
+    assert error.value.status_code == 404
+    assert len(bucket_keys(s3_server, s3_bucket)) == 2  # deleting a storage leaves the objects
+
+
+def test_sdk_sees_only_its_organization(ls, live_server, make_member, project):
+    outsider = LabelStudio(base_url=live_server.url, api_key=make_member("eve@example.com", "Org B").token)
+    with pytest.raises(ApiError) as error:
+        outsider.import_storage.s3.list(project=project.id)
+    assert error.value.status_code == 404
+    with pytest.raises(ApiError) as error:
+        LabelStudio(base_url=live_server.url, api_key="not-a-token").import_storage.list_types()
+    assert error.value.status_code == 401
