@@ -1,4 +1,5 @@
 """Shared API pieces: the exception handler, pagination and URL helpers."""
+
 import logging
 import re
 

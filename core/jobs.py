@@ -4,6 +4,7 @@ When Redis is configured and answers, jobs are enqueued on django-rq queues and 
 `python manage.py rqworker`; otherwise they run in-process, at once, in the caller's thread.
 Callers don't care which: they pass an importable function and its arguments.
 """
+
 import logging
 import time
 

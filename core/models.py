@@ -1,5 +1,6 @@
 """Organizations: the unit of access. A user sees a project (and its tasks, storages, files)
 only when the user is a member of the project's organization."""
+
 from django.conf import settings
 from django.db import models
 

@@ -1,5 +1,6 @@
 """The service's one settings module: every knob is an environment variable with a default
 that works on a fresh machine (SQLite in DATA_DIR, in-process jobs). See README "Settings"."""
+
 import os
 import secrets
 from pathlib import Path
@@ -93,7 +94,11 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+# Persistent connections (checked before reuse): a new connection per request costs more
+# than a small resolve request itself.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the in-process sync write while API requests read.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"

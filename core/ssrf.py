@@ -18,6 +18,7 @@ whose storage legitimately lives in the private network).
 Messages of `SSRFError` are returned to API users: they name the host and the reason, never
 the full URL (it may carry credentials in its user-info part).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -181,9 +182,7 @@ def check_host(host: str, port: Optional[int] = None) -> None:
         address = sockaddr[0].split("%", 1)[0]  # drop an IPv6 zone id ("fe80::1%eth0")
         reason = _refusal_reason(ipaddress.ip_address(address))
         if reason:
-            raise SSRFError(
-                f"Endpoint host {host!r} resolves to {reason} ({address}); refused to prevent SSRF"
-            )
+            raise SSRFError(f"Endpoint host {host!r} resolves to {reason} ({address}); refused to prevent SSRF")
 
 
 # --- URLs --------------------------------------------------------------------------------

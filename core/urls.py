@@ -4,10 +4,10 @@ from django.urls import path as plain_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.api import path
+from core.views import CurrentUserTokenAPI, WhoAmIAPI
 from io_storages import views as resolve
 from io_storages.localfiles.views import LocalFilesAPI
 from io_storages.urls import urlpatterns as storage_urls
-from core.views import CurrentUserTokenAPI, WhoAmIAPI
 from projects import views as projects
 from tasks import views as tasks
 

@@ -1,4 +1,5 @@
 """Current-user endpoints: the API token (shown and rotated) and whoami."""
+
 from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView

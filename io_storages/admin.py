@@ -3,6 +3,7 @@
 Secrets (each model's `secret_fields`) are never rendered: their inputs are empty password
 fields, and leaving one empty keeps the stored value.
 """
+
 from django import forms
 from django.contrib import admin, messages
 

@@ -1,6 +1,7 @@
 """The storage REST API, once for every provider: each view takes the storage type from the
 URL (`/api/storages/<type>/...`, `/api/storages/export/<type>/...`) and finds its model and
 serializer in the registry."""
+
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import generics
@@ -69,7 +70,9 @@ class StorageSyncAPI(StorageTypeMixin, APIView):
         storage = self.stored_storage(pk)
         options = {}
         if self.export:
-            only_new = request.data.get("save_only_new_annotations", request.query_params.get("save_only_new_annotations"))
+            only_new = request.data.get(
+                "save_only_new_annotations", request.query_params.get("save_only_new_annotations")
+            )
             options["only_new"] = str(only_new).lower() in ("1", "true", "yes")
         storage = storage.sync(**options)
         return Response(self.get_serializer_class()(storage, context={"request": request}).data)

@@ -5,6 +5,7 @@
 with its connection fields and `get_client()`; all I/O goes through the returned
 `io_storages.client.StorageClient`, so sync, export, preview and the proxy exist once.
 """
+
 import re
 from datetime import timedelta
 
@@ -90,7 +91,9 @@ class StorageInfo(models.Model):
         if self.last_sync_job and jobs.redis_available():
             state = jobs.job_state(self.last_sync_job)
             if state is None:
-                return self.info_set_failed(f"Sync job {self.last_sync_job} vanished from the queue (worker killed or queue flushed)")
+                return self.info_set_failed(
+                    f"Sync job {self.last_sync_job} vanished from the queue (worker killed or queue flushed)"
+                )
             if state in ("failed", "stopped", "canceled"):
                 return self.info_set_failed(f"Sync job {self.last_sync_job} {state} in the worker")
         if self.status == self.Status.IN_PROGRESS:
@@ -144,6 +147,36 @@ class Storage(StorageInfo):
         """Listing prefix: the configured prefix, ending with `/` when not empty."""
         prefix = (getattr(self, "prefix", "") or "").lstrip("/")
         return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+    #: fields that do not change how the provider is reached (everything else does)
+    NON_CONNECTION_FIELDS = {
+        "id",
+        "title",
+        "description",
+        "project",
+        "regex_filter",
+        "use_blob_urls",
+        "recursive_scan",
+        "presign",
+        "presign_ttl",
+        "can_delete_objects",
+        "synchronizable",
+        "last_sync",
+        "last_sync_count",
+        "last_sync_job",
+        "status",
+        "traceback",
+        "meta",
+        "created_at",
+    }
+
+    def connection_settings(self):
+        """The values that decide how the provider is reached (a hashable tuple)."""
+        return tuple(
+            (f.attname, getattr(self, f.attname))
+            for f in self._meta.concrete_fields
+            if f.name not in self.NON_CONNECTION_FIELDS
+        )
 
     def export_key(self, name):
         """Key of an exported object called `name`: `<prefix>/<name>`."""
@@ -273,3 +306,32 @@ class ExportStorageLink(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["storage", "annotation"], name="%(class)s_unique_storage_annotation")
         ]
+
+
+def link_models(import_model, export_model, index_prefix):
+    """The two link models of a provider (`<Import model>Link`, `<Export model>Link`), declared
+    in the provider's models module: they differ between providers only by their storage FK."""
+    module = import_model.__module__
+    import_link = type(
+        f"{import_model.__name__}Link",
+        (ImportStorageLink,),
+        {
+            "__module__": module,
+            "storage": models.ForeignKey(import_model, on_delete=models.CASCADE, related_name="links"),
+            "Meta": type(
+                "Meta",
+                (),
+                {"indexes": [models.Index(fields=["storage", "key"], name=f"{index_prefix}_import_link_key")]},
+            ),
+        },
+    )
+    export_link = type(
+        f"{export_model.__name__}Link",
+        (ExportStorageLink,),
+        {
+            "__module__": module,
+            "storage": models.ForeignKey(export_model, on_delete=models.CASCADE, related_name="links"),
+            "Meta": type("Meta", (ExportStorageLink.Meta,), {}),
+        },
+    )
+    return import_link, export_link

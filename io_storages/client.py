@@ -8,9 +8,11 @@ Errors: a provider raises `StorageError` subclasses whose message is safe to sho
 user (it names the bucket/key/problem, never a credential). Anything else escaping a client
 is a bug.
 """
+
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Optional
@@ -92,6 +94,29 @@ class ObjectStream:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class LimitedBody:
+    """A stream body that ends after `length` bytes of `raw` however much `read(n)` asks for
+    (for providers that open an object at an offset and read on). `errors` is the client's
+    error-translating context manager, so failures in the middle of a read are translated too."""
+
+    def __init__(self, raw, length: int, errors=contextlib.nullcontext):
+        self._raw = raw
+        self._left = length
+        self._errors = errors
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        with self._errors():
+            data = self._raw.read(n)
+        self._left = self._left - len(data) if data else 0  # an object that shrank ends here
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 class StorageClient(abc.ABC):

@@ -4,6 +4,7 @@ One code path for every provider: serialisation and key naming here, the write t
 storage's `StorageClient`. Manual syncs upload with a thread pool; automatic export on
 annotation save/delete goes through the job runner (see io_storages/signals.py).
 """
+
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor

@@ -1,4 +1,5 @@
 """Starting sync jobs (with the one-at-a-time guard) and the job function the runner calls."""
+
 import logging
 import time
 import traceback

@@ -1,4 +1,5 @@
 """Every provider's models, registered under the `io_storages` app (one migrations folder)."""
+
 from io_storages.azure_blob.models import *  # noqa: F401,F403
 from io_storages.gcs.models import *  # noqa: F401,F403
 from io_storages.localfiles.models import *  # noqa: F401,F403

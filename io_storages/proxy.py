@@ -4,6 +4,7 @@ Used by the resolve endpoint in proxy mode and by the local files view. Settings
 RESOLVER_PROXY_BUFFER_SIZE (chunk), RESOLVER_PROXY_TIMEOUT (seconds a response may stream),
 RESOLVER_PROXY_MAX_RANGE_SIZE (bytes per response), RESOLVER_PROXY_CACHE_TIMEOUT.
 """
+
 import hashlib
 import logging
 import mimetypes

@@ -3,6 +3,7 @@
 Adding a provider = one entry here + its package (models, client). Everything else (API,
 serializers, sync, export, admin, commands) is generic over these entries.
 """
+
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -30,7 +31,10 @@ PROVIDERS = {
     for p in [
         Provider("s3", "AWS S3", "io_storages.s3.models.S3ImportStorage", "io_storages.s3.models.S3ExportStorage"),
         Provider(
-            "gcs", "Google Cloud Storage", "io_storages.gcs.models.GCSImportStorage", "io_storages.gcs.models.GCSExportStorage"
+            "gcs",
+            "Google Cloud Storage",
+            "io_storages.gcs.models.GCSImportStorage",
+            "io_storages.gcs.models.GCSExportStorage",
         ),
         Provider(
             "azure",
@@ -38,7 +42,12 @@ PROVIDERS = {
             "io_storages.azure_blob.models.AzureBlobImportStorage",
             "io_storages.azure_blob.models.AzureBlobExportStorage",
         ),
-        Provider("redis", "Redis", "io_storages.redis.models.RedisImportStorage", "io_storages.redis.models.RedisExportStorage"),
+        Provider(
+            "redis",
+            "Redis",
+            "io_storages.redis.models.RedisImportStorage",
+            "io_storages.redis.models.RedisExportStorage",
+        ),
         Provider(
             "localfiles",
             "Local files",

@@ -5,9 +5,12 @@ also inside longer strings (HTML). Served tasks get those URIs replaced by the s
 resolve URL, which checks access and redirects to or streams the object. The storage whose
 bucket matches serves a URI, so tasks from bucket A can point at files in bucket B.
 """
+
 import base64
 import binascii
 import re
+import threading
+import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -29,12 +32,50 @@ def split_uri(uri):
     return parts.scheme, parts.netloc, key
 
 
-def project_import_storages(project_id):
-    """Every import storage of the project, all types (one query per storage type)."""
+def project_import_storages(project_id, schemes=None):
+    """The project's import storages of every type (one query per type), or only of the
+    types whose URL scheme is in `schemes`."""
     storages = []
     for model in registry.all_storage_models(export=False):
-        storages += list(model.objects.filter(project_id=project_id).order_by("id"))
+        if schemes is None or model.url_scheme in schemes:
+            storages += list(model.objects.filter(project_id=project_id).order_by("id"))
     return storages
+
+
+def storage_for_uri(project_id, uri):
+    """The project's storage serving `uri` and the key inside it, or (None, None): one query."""
+    parts = split_uri(uri)
+    if parts is None:
+        return None, None
+    return find_storage(project_import_storages(project_id, schemes={parts[0]}), uri)
+
+
+_clients = {}  # connection settings -> (client, expiry); see shared_client
+_clients_lock = threading.Lock()
+_CLIENT_TTL = 300.0
+_CLIENT_CACHE_SIZE = 64
+
+
+def shared_client(storage):
+    """A client for `storage`, reused between requests of this process.
+
+    Building an SDK client costs several ms of CPU and a new connection pool: per request it
+    would dominate a small proxied read. Clients are keyed by every connection setting
+    (secrets included), so an edited storage gets a new one; entries expire after a few
+    minutes so credential or DNS changes outside the service are picked up.
+    """
+    key = (type(storage)._meta.label, storage.connection_settings())
+    now = time.monotonic()
+    with _clients_lock:
+        cached = _clients.get(key)
+        if cached and cached[1] > now:
+            return cached[0]
+    client = storage.get_client()
+    with _clients_lock:
+        if len(_clients) >= _CLIENT_CACHE_SIZE:
+            _clients.clear()
+        _clients[key] = (client, now + _CLIENT_TTL)
+    return client
 
 
 def find_storage(storages, uri):

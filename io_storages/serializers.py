@@ -1,5 +1,6 @@
 """One serializer per storage model, generated from the model: provider fields are declared
 once (on the model), secrets are write-only, and saving checks the connection."""
+
 import copy
 import re
 

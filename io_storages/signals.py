@@ -1,6 +1,7 @@
 """Automatic export: a saved annotation is written to every export storage of its project,
 a deleted one is removed from those that allow deleting. Work is queued after the
 transaction commits, so the job sees the committed annotation."""
+
 from functools import partial
 
 from django.conf import settings

@@ -5,6 +5,7 @@ one query per batch of keys, and each batch of tasks is created and linked in on
 transaction, so progress is durable after every batch and an interrupted sync resumes on
 the next run without duplicates.
 """
+
 from itertools import islice
 
 from django.conf import settings
@@ -79,7 +80,9 @@ class ImportSync:
         if self.pending:
             link_model = self.links.model
             with transaction.atomic():
-                tasks = create_tasks(self.storage.project, [p[0] for p in self.pending], user=self.storage.project.created_by)
+                tasks = create_tasks(
+                    self.storage.project, [p[0] for p in self.pending], user=self.storage.project.created_by
+                )
                 link_model.objects.bulk_create(
                     link_model(storage=self.storage, task=task, key=key, row_index=row_index, row_group=row_group)
                     for task, (_, key, row_index, row_group) in zip(tasks, self.pending)

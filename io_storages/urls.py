@@ -10,11 +10,21 @@ urlpatterns = [
 for prefix, export in (("api/storages", False), ("api/storages/export", True)):
     name = "export-storage" if export else "storage"
     urlpatterns += [
-        path(f"{prefix}/<str:storage_type>/validate", api.StorageValidateAPI.as_view(export=export), name=f"{name}-validate"),
+        path(
+            f"{prefix}/<str:storage_type>/validate",
+            api.StorageValidateAPI.as_view(export=export),
+            name=f"{name}-validate",
+        ),
         path(f"{prefix}/<str:storage_type>/form", api.StorageFormAPI.as_view(export=export), name=f"{name}-form"),
-        path(f"{prefix}/<str:storage_type>/<int:pk>/sync", api.StorageSyncAPI.as_view(export=export), name=f"{name}-sync"),
-        path(f"{prefix}/<str:storage_type>/<int:pk>", api.StorageDetailAPI.as_view(export=export), name=f"{name}-detail"),
+        path(
+            f"{prefix}/<str:storage_type>/<int:pk>/sync", api.StorageSyncAPI.as_view(export=export), name=f"{name}-sync"
+        ),
+        path(
+            f"{prefix}/<str:storage_type>/<int:pk>", api.StorageDetailAPI.as_view(export=export), name=f"{name}-detail"
+        ),
         path(f"{prefix}/<str:storage_type>", api.StorageListAPI.as_view(export=export), name=f"{name}-list"),
     ]
     if not export:
-        urlpatterns.insert(-1, path(f"{prefix}/<str:storage_type>/files", api.StorageFilesAPI.as_view(), name="storage-files"))
+        urlpatterns.insert(
+            -1, path(f"{prefix}/<str:storage_type>/files", api.StorageFilesAPI.as_view(), name="storage-files")
+        )

@@ -1,6 +1,7 @@
 """Resolve endpoints (`/tasks/<id>/resolve/`, `/projects/<id>/resolve/`, `/presign/` aliases):
 check access, find the storage that serves the URI, then redirect to a presigned URL or
 stream the bytes through the service."""
+
 import mimetypes
 
 from django.http import HttpResponseRedirect
@@ -9,7 +10,7 @@ from rest_framework.views import APIView
 
 from io_storages.client import StorageError
 from io_storages.proxy import error_response, proxy_response
-from io_storages.resolve import decode_fileuri, find_storage, project_import_storages
+from io_storages.resolve import decode_fileuri, shared_client, storage_for_uri
 from projects.views import user_projects
 from tasks.views import user_tasks
 
@@ -20,11 +21,11 @@ class ResolveMixin:
         if not fileuri:
             return error_response(400, "Pass the file URI in the 'fileuri' query parameter (urlsafe base64)")
         uri = decode_fileuri(fileuri)
-        storage, key = find_storage(project_import_storages(project_id), uri)
+        storage, key = storage_for_uri(project_id, uri)
         if storage is None:
             return error_response(404, "No storage of this project serves this URI")
         try:
-            client = storage.get_client()
+            client = shared_client(storage)
             if getattr(storage, "presign", False):
                 return self.redirect(storage, client, key)
         except StorageError as e:

@@ -1,4 +1,5 @@
 """Labeling projects. A project belongs to one organization, which decides who sees it."""
+
 import re
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Project API (Label Studio-compatible): CRUD, task import and the labeling queue's `next`."""
+
 import time
 
 from django.db.models import Count, Q, Sum

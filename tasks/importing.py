@@ -4,6 +4,7 @@ A task is either flat data (`{"image": "s3://..."}`) or the full form
 `{"data": {...}, "annotations": [...], "predictions": [...], "meta": {...}}`.
 Creation is in bulk: one transaction, three INSERTs, whatever the number of tasks.
 """
+
 from dataclasses import dataclass, field
 
 from django.db import transaction

@@ -1,4 +1,5 @@
 """Tasks (items to label), their annotations and predictions."""
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Count, Max, Q

@@ -3,6 +3,7 @@
 Kept apart from tests/providers.py, which the fixture modules import for the base class: the
 list imports the fixture modules, so it cannot live there without an import cycle.
 """
+
 from tests.fixtures import azure, gcs, localfiles, redis_server
 from tests.providers import S3Adapter
 

@@ -1,4 +1,5 @@
 """Shared fixtures: users in organizations with API clients, Redis isolation, report header."""
+
 import pytest
 from django.conf import settings
 from rest_framework.authtoken.models import Token
@@ -36,8 +37,9 @@ def _fresh_job_runner():
 def make_member(db):
     """make_member(email, organization_title) -> APIClient authenticated with the user's token;
     the client has `.user`, `.token` and `.organization` attributes."""
-    from core.models import Membership, Organization
     from django.contrib.auth import get_user_model
+
+    from core.models import Membership, Organization
 
     def make(email="alice@example.com", organization="Org A"):
         user = get_user_model().objects.create_user(username=email, email=email, password="pw")

@@ -5,6 +5,7 @@ service) and builds the API configuration of a storage. `tests/test_storage_cont
 runs the same behaviours for every adapter in `tests.adapters.ADAPTERS`; each provider's
 fixture module (tests/fixtures/<provider>.py) defines its adapter next to its server.
 """
+
 import uuid
 
 from tests.fixtures.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, s3_admin

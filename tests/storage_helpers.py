@@ -1,4 +1,5 @@
 """Helpers for storage API tests: seed objects on the emulator, create storages through the API."""
+
 import io
 import json
 

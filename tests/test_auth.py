@@ -1,4 +1,5 @@
 """Authentication: token header, session, 401 without credentials, token rotation."""
+
 import pytest
 from rest_framework.test import APIClient
 

@@ -1,4 +1,5 @@
 """AzureBlobClient against a real Azurite server on loopback (no mocks inside the process)."""
+
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -71,7 +72,9 @@ def test_list_goes_page_by_page(client, put, monkeypatch):
     monkeypatch.setattr(azure_client_module, "LIST_PAGE_SIZE", 3)
     sent = []
     send = requests.Session.send
-    monkeypatch.setattr(requests.Session, "send", lambda self, request, **kw: sent.append(request.url) or send(self, request, **kw))
+    monkeypatch.setattr(
+        requests.Session, "send", lambda self, request, **kw: sent.append(request.url) or send(self, request, **kw)
+    )
     assert [o.key for o in client.list_objects("many/")] == keys
     assert len(sent) == 3 and all("maxresults=3" in url for url in sent)  # 3 + 3 + 1
 
@@ -98,7 +101,10 @@ def test_full_read_streams(client, put):
         assert (stream.start, stream.end, stream.total_size, stream.content_length) == (None, None, 10, 10)
         assert stream.info.content_type == "text/plain" and stream.info.etag
         assert [stream.body.read(4), stream.body.read(4), stream.body.read(4), stream.body.read(4)] == [
-            b"0123", b"4567", b"89", b""
+            b"0123",
+            b"4567",
+            b"89",
+            b"",
         ]
     with pytest.raises(ObjectNotFound, match="'missing.txt' in container"):
         client.open("missing.txt")

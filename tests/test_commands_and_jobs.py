@@ -1,9 +1,9 @@
 """The createuser command and both paths of the job runner (in-process and RQ + worker)."""
+
 import os
 
 import pytest
 import redis
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token

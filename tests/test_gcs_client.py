@@ -3,6 +3,7 @@
 Errors the emulator cannot produce (401, 403, 5xx) come from a tiny HTTP server that answers
 every request with a chosen status, reached the same way (STORAGE_EMULATOR_HOST).
 """
+
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -316,7 +317,9 @@ def answering(monkeypatch):
 
 def test_unauthorized_is_invalid_credentials(answering):
     answering(401, "Anonymous caller does not have storage.objects.list access")
-    with pytest.raises(InvalidCredentials, match="Cannot authenticate to access bucket 'b-1': check google_application_credentials"):
+    with pytest.raises(
+        InvalidCredentials, match="Cannot authenticate to access bucket 'b-1': check google_application_credentials"
+    ):
         GCSClient("b-1", credentials_json=SA_JSON).check()
 
 
@@ -325,7 +328,8 @@ def test_forbidden_is_access_denied_and_says_which_permission(answering):
     with pytest.raises(AccessDenied) as exc_info:
         GCSClient("b-1", credentials_json=SA_JSON).stat("k.json")
     assert str(exc_info.value) == (
-        "Access denied to 'k.json' in bucket 'b-1': sa@p.iam.gserviceaccount.com does not have storage.objects.get access"
+        "Access denied to 'k.json' in bucket 'b-1': "
+        "sa@p.iam.gserviceaccount.com does not have storage.objects.get access"
     )
 
 
@@ -335,7 +339,9 @@ def test_a_key_refused_by_google_is_invalid_credentials(answering, no_emulator, 
     token_uri = answering(400, "invalid_grant: Invalid JWT Signature.") + "/token"
     monkeypatch.delenv("STORAGE_EMULATOR_HOST")  # the server stands in for the token endpoint only
     key = json.dumps({**fake_service_account(), "token_uri": token_uri})
-    with pytest.raises(InvalidCredentials, match="Cannot authenticate to access bucket 'b-1': check google_application_credentials") as exc_info:
+    with pytest.raises(
+        InvalidCredentials, match="Cannot authenticate to access bucket 'b-1': check google_application_credentials"
+    ) as exc_info:
         GCSClient("b-1", credentials_json=key, retry_timeout=0.5).check()
     assert "JWT" not in str(exc_info.value)
 

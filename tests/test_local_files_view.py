@@ -1,4 +1,5 @@
 """/data/local-files/: who may read which file, and the paths that must never be served."""
+
 import os
 import uuid
 from urllib.parse import quote
@@ -27,7 +28,9 @@ def root(localfiles_document_root, settings):
 
 @pytest.fixture
 def storage(alice, project, root):
-    response = alice.post("/api/storages/localfiles/", {"project": project.id, "path": os.path.join(root, "images")}, format="json")
+    response = alice.post(
+        "/api/storages/localfiles/", {"project": project.id, "path": os.path.join(root, "images")}, format="json"
+    )
     assert response.status_code == 201, response.content
     return response.json()
 

@@ -1,4 +1,5 @@
 """Projects API: CRUD, validation, pagination and organization isolation."""
+
 import pytest
 
 from projects.models import Project

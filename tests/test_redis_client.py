@@ -1,5 +1,6 @@
 """RedisClient against a real redis-server (tests/fixtures/redis_server.py): listing by SCAN
 pages, ranged reads, writes from threads, error messages, and the SSRF guard of get_client."""
+
 import socket
 import time
 import uuid

@@ -1,8 +1,8 @@
 """Resolving storage URIs: task data rewriting, redirect (presigned) and proxy modes, Range,
 ETag/304, limits and permissions — for every provider against its real server."""
+
 import base64
 import json
-import time
 
 import pytest
 import requests
@@ -72,8 +72,14 @@ def test_proxy_streams_the_whole_object(alice, served):
 
 @pytest.mark.parametrize(
     "header, start, end",
-    [("bytes=0-", 0, 10239), ("bytes=0-0", 0, 0), ("bytes=100-199", 100, 199), ("bytes=10000-", 10000, 10239),
-     ("bytes=-40", 10200, 10239), ("bytes=10000-99999", 10000, 10239)],
+    [
+        ("bytes=0-", 0, 10239),
+        ("bytes=0-0", 0, 0),
+        ("bytes=100-199", 100, 199),
+        ("bytes=10000-", 10000, 10239),
+        ("bytes=-40", 10200, 10239),
+        ("bytes=10000-99999", 10000, 10239),
+    ],
 )
 def test_proxy_answers_ranges_with_exact_bytes(alice, served, header, start, end):
     response = get(alice, served, HTTP_RANGE=header)
@@ -223,7 +229,9 @@ def test_nested_and_embedded_uris_are_rewritten_by_the_matching_storage(alice, p
     assert body(response) == b"png-bytes"
 
 
-def test_rewriting_a_page_of_tasks_costs_no_query_per_uri(alice, project, s3_server, settings, django_assert_max_num_queries):
+def test_rewriting_a_page_of_tasks_costs_no_query_per_uri(
+    alice, project, s3_server, settings, django_assert_max_num_queries
+):
     from tests.providers import S3Adapter
 
     settings.SSRF_PROTECTION_ENABLED = False
@@ -231,7 +239,9 @@ def test_rewriting_a_page_of_tasks_costs_no_query_per_uri(alice, project, s3_ser
     bucket = s3.new_location()
     s3.put(bucket, "a.jpg", b"x")
     alice.post("/api/storages/s3/", {"project": project.id, **s3.config(bucket)}, format="json")
-    alice.post(f"/api/projects/{project.id}/import", [{"image": f"s3://{bucket}/{i}.jpg"} for i in range(50)], format="json")
+    alice.post(
+        f"/api/projects/{project.id}/import", [{"image": f"s3://{bucket}/{i}.jpg"} for i in range(50)], format="json"
+    )
     with django_assert_max_num_queries(15):
         tasks = alice.get(f"/api/tasks/?project={project.id}&page_size=50").json()["tasks"]
     assert all("/resolve/?fileuri=" in t["data"]["image"] for t in tasks)

@@ -1,5 +1,4 @@
 """S3Client against a real moto S3 server on loopback (no mocks inside the process)."""
-pytest_plugins = ["tests.fixtures.servers"]
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -197,7 +196,9 @@ def test_check_empty_prefix(client, admin, s3_bucket):
 
 def test_check_unreachable_endpoint_hides_secrets():
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    client = make_client(endpoint, "some-bucket", aws_secret_access_key="TOP-SECRET-KEY", aws_session_token="TOP-SECRET-TOKEN")
+    client = make_client(
+        endpoint, "some-bucket", aws_secret_access_key="TOP-SECRET-KEY", aws_session_token="TOP-SECRET-TOKEN"
+    )
     with pytest.raises(StorageError) as exc_info:
         client.check("p/")
     message = str(exc_info.value)
@@ -209,7 +210,9 @@ def test_check_unreachable_endpoint_hides_secrets():
 def test_invalid_credentials():
     # moto checks access keys only when told to: a second, strict server for this test.
     with running_server(moto_argv, name="moto-auth", env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as server:
-        client = make_client(server.url, "any-bucket", aws_access_key_id="AKIANOTKNOWN", aws_secret_access_key="TOP-SECRET-KEY")
+        client = make_client(
+            server.url, "any-bucket", aws_access_key_id="AKIANOTKNOWN", aws_secret_access_key="TOP-SECRET-KEY"
+        )
         with pytest.raises(InvalidCredentials) as exc_info:
             client.check()
     message = str(exc_info.value)
@@ -255,7 +258,12 @@ def test_before_connect_exception_propagates_unchanged(s3_server, s3_bucket, err
         raise error
 
     client = make_client(s3_server, s3_bucket, before_connect=guard)
-    for call in (client.check, lambda: client.read("x"), lambda: list(client.list_objects()), lambda: client.write("x", b"")):
+    for call in (
+        client.check,
+        lambda: client.read("x"),
+        lambda: list(client.list_objects()),
+        lambda: client.write("x", b""),
+    ):
         with pytest.raises(type(error)) as exc_info:
             call()
         assert exc_info.value is error

@@ -1,5 +1,6 @@
 """S3 export storages through the REST API against a real moto server: manual sync (all and
 only new), automatic export on annotation save and delete, the task format, SSE."""
+
 import json
 
 import pytest

@@ -1,11 +1,11 @@
 """S3 import/export storages through the REST API against a real moto server."""
+
 import json
 
 import pytest
 
 from io_storages.s3.models import S3ImportStorage, S3ImportStorageLink
 from tasks.models import Annotation
-from tests.fixtures.servers import s3_admin
 from tests.storage_helpers import create_storage, parquet_bytes, put, s3_config, sync, task_data
 
 pytestmark = pytest.mark.django_db

@@ -4,6 +4,7 @@ service unchanged, against a live server and a real moto S3 server.
 The live server answers in another thread, hence `transaction=True` (its requests must see
 committed rows, and `transaction.on_commit` callbacks, used by the automatic export, fire).
 """
+
 import json
 
 import pytest

@@ -3,6 +3,7 @@
 No network: IP literals are parsed by getaddrinfo locally; DNS names are either refused
 before any lookup (localhost, *.internal) or resolved through a monkeypatched getaddrinfo.
 """
+
 import socket
 
 import pytest

@@ -1,4 +1,5 @@
 """The sync_storage and list_storages commands and the storage admin, against a real moto server."""
+
 from datetime import timedelta
 from io import StringIO
 
@@ -56,7 +57,9 @@ def objects(endpoint, bucket):
 
 def new_project(client, title):
     response = client.post(
-        "/api/projects/", {"title": title, "label_config": '<View><Image name="img" value="$image"/></View>'}, format="json"
+        "/api/projects/",
+        {"title": title, "label_config": '<View><Image name="img" value="$image"/></View>'},
+        format="json",
     )
     assert response.status_code == 201, response.content
     from projects.models import Project
@@ -208,7 +211,15 @@ def test_sync_storage_runs_when_the_running_sync_died(alice, project, bucket, se
 def table(out):
     lines = out.splitlines()
     assert lines[0].split() == [
-        "type", "kind", "id", "project", "title", "location", "status", "last_sync", "last_sync_count"
+        "type",
+        "kind",
+        "id",
+        "project",
+        "title",
+        "location",
+        "status",
+        "last_sync",
+        "last_sync_count",
     ]
     return [line.split() for line in lines[1:]]
 
@@ -231,12 +242,27 @@ def test_list_storages_shows_every_storage_and_filters(alice, project, bucket, s
     assert ["s3", "import", str(imported.pk), str(project.pk), "Photos", f"s3://{name}/", "completed"] == rows[0][:7]
     assert rows[0][-1] == "1" and rows[0][7] == imported.last_sync.strftime("%Y-%m-%d")
     assert ["s3", "import", str(stuck.pk), str(other.pk), "Stuck", f"s3://{name}/", "failed", "-", "0"] == rows[1]
-    assert ["s3", "export", str(exported.pk), str(project.pk), "Results", f"s3://{name}/out", "initialized", "-", "-"] == rows[2]
+    assert [
+        "s3",
+        "export",
+        str(exported.pk),
+        str(project.pk),
+        "Results",
+        f"s3://{name}/out",
+        "initialized",
+        "-",
+        "-",
+    ] == rows[2]
     # aligned: every row's location starts in the same column
     lines = run("list_storages")[0].splitlines()
-    assert len({line.index("s3://") for line in lines[1:]}) == 1 and lines[0].index("location") == lines[1].index("s3://")
+    assert len({line.index("s3://") for line in lines[1:]}) == 1 and lines[0].index("location") == lines[1].index(
+        "s3://"
+    )
 
-    assert [r[2] for r in table(run("list_storages", "--project", str(project.pk))[0])] == [str(imported.pk), str(exported.pk)]
+    assert [r[2] for r in table(run("list_storages", "--project", str(project.pk))[0])] == [
+        str(imported.pk),
+        str(exported.pk),
+    ]
     assert [r[2] for r in table(run("list_storages", "--project", str(other.pk))[0])] == [str(stuck.pk)]
     assert [(r[1], r[2]) for r in table(run("list_storages", "--export")[0])] == [("export", str(exported.pk))]
     out, err = run("list_storages", "--project", "987654")
@@ -278,7 +304,9 @@ def test_admin_changelist_renders_without_secrets(admin_web, alice, project, buc
     assert SECRET not in html and SECRET_KEY_ID not in html
     filtered = admin_web.get("/admin/io_storages/s3importstorage/?status__exact=initialized")
     assert filtered.status_code == 200 and "Photo bucket" in filtered.content.decode()
-    assert "Photo bucket" not in admin_web.get("/admin/io_storages/s3importstorage/?status__exact=failed").content.decode()
+    assert (
+        "Photo bucket" not in admin_web.get("/admin/io_storages/s3importstorage/?status__exact=failed").content.decode()
+    )
 
 
 def form_data(storage, **changes):

@@ -1,6 +1,7 @@
 """The storage contract, run for every provider against its real server (tests/providers.py):
 create, validate, preview, import sync (blobs and task files), re-sync, export (manual and
 automatic), deletion, failure messages, secrets and organization isolation."""
+
 import io
 import json
 
@@ -110,11 +111,15 @@ def test_task_files_of_every_format_import_with_annotations_and_predictions(alic
 
 def test_regex_filter_and_recursive_scan(alice, project, provider, location):
     put_all(provider, location, {"d/a.jpg": b"1", "d/b.png": b"2", "d/sub/c.jpg": b"3"})
-    top = create(alice, project, provider, provider.config(location, prefix="d", use_blob_urls=True, regex_filter=r".*\.jpg$"))
+    top = create(
+        alice, project, provider, provider.config(location, prefix="d", use_blob_urls=True, regex_filter=r".*\.jpg$")
+    )
     sync(alice, provider, top)
     assert data_of(project) == [{"image": provider.uri(location, "d/a.jpg")}]
     deep = create(
-        alice, project, provider,
+        alice,
+        project,
+        provider,
         provider.config(location, prefix="d/", use_blob_urls=True, regex_filter=r".*\.jpg$", recursive_scan=True),
     )
     sync(alice, provider, deep)
@@ -127,7 +132,11 @@ def test_broken_objects_are_reported_by_key_while_others_import(alice, project, 
     put_all(
         provider,
         location,
-        {"t/good.json": {"text": "ok"}, "t/broken.json": '[{"text": "a"}, {"text": ', "t/bad.json": {"data": {}, "annotations": [{"result": 1}]}},
+        {
+            "t/good.json": {"text": "ok"},
+            "t/broken.json": '[{"text": "a"}, {"text": ',
+            "t/bad.json": {"data": {}, "annotations": [{"result": 1}]},
+        },
     )
     result = sync(alice, provider, create(alice, project, provider, provider.config(location, prefix="t")))
     assert result["status"] == "completed_with_errors"
@@ -183,7 +192,10 @@ def test_other_organizations_cannot_reach_the_storage(alice, bob, project, provi
     assert bob.get(api_path(provider, False, storage["id"])).status_code == 404
     assert bob.post(api_path(provider, False, storage["id"], "sync")).status_code == 404
     assert bob.delete(api_path(provider, False, storage["id"])).status_code == 404
-    assert bob.post(api_path(provider), {"project": project.id, **provider.config(location)}, format="json").status_code == 404
+    assert (
+        bob.post(api_path(provider), {"project": project.id, **provider.config(location)}, format="json").status_code
+        == 404
+    )
 
 
 # --- export ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Sync status machine, health check of dead jobs, the one-sync-at-a-time guard and the RQ
 path with a real Redis and worker."""
+
 import os
 import threading
 from datetime import timedelta
@@ -143,9 +144,7 @@ def test_sync_request_while_running_starts_nothing(alice, project, storage):
 
 
 @needs_redis
-@pytest.mark.skipif(
-    connection.vendor != "postgresql" and not os.environ.get("CI"), reason="row locks need PostgreSQL"
-)
+@pytest.mark.skipif(connection.vendor != "postgresql" and not os.environ.get("CI"), reason="row locks need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_sync_requests_start_one_job(make_member, s3_server, s3_bucket, async_queue):
     from rest_framework.test import APIClient

@@ -1,4 +1,5 @@
 """Task import in every format, task list pagination, `next`, annotations and counters."""
+
 import pytest
 
 from tasks.models import Annotation, Prediction, Task

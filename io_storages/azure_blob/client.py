@@ -11,6 +11,7 @@ name is substituted into it, so it is checked against Azure's naming rule first:
 `169.254.169.254#` would otherwise choose the host (SSRF). With that, no connect-time guard
 is needed.
 """
+
 from __future__ import annotations
 
 import base64
@@ -173,8 +174,7 @@ class AzureBlobClient(StorageClient):
                 raise InvalidCredentials(f"Cannot access container '{self.bucket}': {_CREDENTIALS_HINT}") from None
             if status == 403:
                 raise AccessDenied(
-                    f"Access denied to {where} ({code or status}): check the account's permissions "
-                    "and network rules"
+                    f"Access denied to {where} ({code or status}): check the account's permissions " "and network rules"
                 ) from None
             if code == "InvalidRange" or status == 416:
                 raise RangeNotSatisfiable(f"Requested range is past the end of {where}") from None

@@ -1,14 +1,14 @@
 """Azure Blob Storage import/export storages and their links."""
+
 from django.conf import settings
 from django.db import models
 
 from io_storages.base_models import (
     ExportStorage,
-    ExportStorageLink,
     ImportStorage,
-    ImportStorageLink,
     PresignMixin,
     ProjectStorageMixin,
+    link_models,
 )
 
 
@@ -19,7 +19,9 @@ class AzureBlobStorageMixin(models.Model):
 
     container = models.TextField(help_text="Blob container name")
     prefix = models.TextField(null=True, blank=True, help_text="Blob name prefix (folder) inside the container")
-    account_name = models.TextField(null=True, blank=True, help_text="Storage account (default: AZURE_BLOB_ACCOUNT_NAME)")
+    account_name = models.TextField(
+        null=True, blank=True, help_text="Storage account (default: AZURE_BLOB_ACCOUNT_NAME)"
+    )
     account_key = models.TextField(null=True, blank=True, help_text="Account key (default: AZURE_BLOB_ACCOUNT_KEY)")
 
     class Meta:
@@ -48,15 +50,6 @@ class AzureBlobExportStorage(ProjectStorageMixin, AzureBlobStorageMixin, ExportS
     pass
 
 
-class AzureBlobImportStorageLink(ImportStorageLink):
-    storage = models.ForeignKey(AzureBlobImportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta:
-        indexes = [models.Index(fields=["storage", "key"], name="azure_import_link_key")]
-
-
-class AzureBlobExportStorageLink(ExportStorageLink):
-    storage = models.ForeignKey(AzureBlobExportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta(ExportStorageLink.Meta):
-        pass
+AzureBlobImportStorageLink, AzureBlobExportStorageLink = link_models(
+    AzureBlobImportStorage, AzureBlobExportStorage, "azure"
+)

@@ -11,6 +11,7 @@ GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server). Under an emulator 
 client stays anonymous even with a key: the key is then only used to sign URLs, because it
 could not fetch an access token offline and emulators check neither tokens nor signatures.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,6 +37,7 @@ from io_storages.client import (
     AccessDenied,
     BucketNotFound,
     InvalidCredentials,
+    LimitedBody,
     ObjectInfo,
     ObjectNotFound,
     ObjectStream,
@@ -144,7 +146,10 @@ class GCSClient(StorageClient):
         # The SDK's default retries transient errors for 120 s: too long for a user waiting on
         # a validation or a proxied file. Uploads are retried too: rewriting the same bytes
         # under the same key is idempotent.
-        self._call = {"retry": DEFAULT_RETRY.with_timeout(retry_timeout) if retry_timeout else None, "timeout": _TIMEOUT}
+        self._call = {
+            "retry": DEFAULT_RETRY.with_timeout(retry_timeout) if retry_timeout else None,
+            "timeout": _TIMEOUT,
+        }
 
     # --- error mapping -------------------------------------------------------
     @contextmanager
@@ -225,7 +230,7 @@ class GCSClient(StorageClient):
             blob, chunk_size=max(1, min(_READ_CHUNK, length)), if_generation_match=blob.generation, **self._call
         )
         reader.seek(begin)  # size is known: no request
-        body = _RangeBody(reader, length, functools.partial(self._errors, key))
+        body = LimitedBody(reader, length, functools.partial(self._errors, key))
         return ObjectStream(info=self._info(blob), body=body, start=first, end=last, total_size=size)
 
     def presign(self, key: str, ttl_seconds: int, content_type: Optional[str] = None) -> str:
@@ -280,25 +285,3 @@ class GCSClient(StorageClient):
             etag=blob.etag,
             content_type=blob.content_type,
         )
-
-
-class _RangeBody:
-    """`length` bytes from a BlobReader positioned at the range start: reads stop at the end
-    of the range, and SDK errors raised mid-stream are translated like any other call."""
-
-    def __init__(self, reader: BlobReader, length: int, errors):
-        self._reader = reader
-        self._left = length
-        self._errors = errors
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        n = self._left if n is None or n < 0 else min(n, self._left)
-        with self._errors():
-            data = self._reader.read(n)
-        self._left = self._left - len(data) if data else 0  # an object that shrank ends here
-        return data
-
-    def close(self) -> None:
-        self._reader.close()

@@ -1,13 +1,13 @@
 """Google Cloud Storage import/export storages and their links."""
+
 from django.db import models
 
 from io_storages.base_models import (
     ExportStorage,
-    ExportStorageLink,
     ImportStorage,
-    ImportStorageLink,
     PresignMixin,
     ProjectStorageMixin,
+    link_models,
 )
 
 
@@ -46,15 +46,4 @@ class GCSExportStorage(ProjectStorageMixin, GCSStorageMixin, ExportStorage):
     pass
 
 
-class GCSImportStorageLink(ImportStorageLink):
-    storage = models.ForeignKey(GCSImportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta:
-        indexes = [models.Index(fields=["storage", "key"], name="gcs_import_link_key")]
-
-
-class GCSExportStorageLink(ExportStorageLink):
-    storage = models.ForeignKey(GCSExportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta(ExportStorageLink.Meta):
-        pass
+GCSImportStorageLink, GCSExportStorageLink = link_models(GCSImportStorage, GCSExportStorage, "gcs")

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from io_storages.client import (
     AccessDenied,
     BucketNotFound,
+    LimitedBody,
     ObjectInfo,
     ObjectNotFound,
     ObjectStream,
@@ -92,25 +93,6 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
         etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
         content_type=None,  # files have none: the proxy guesses it from the name
     )
-
-
-class _RangeReader:
-    """A file body that ends after `length` bytes, however much `read(n)` asks for."""
-
-    def __init__(self, file, length: int):
-        self._file = file
-        self._remaining = length
-
-    def read(self, n: int = -1) -> bytes:
-        if self._remaining <= 0:
-            return b""
-        n = self._remaining if n is None or n < 0 else min(n, self._remaining)
-        data = self._file.read(n)
-        self._remaining -= len(data)
-        return data
-
-    def close(self) -> None:
-        self._file.close()
 
 
 class LocalFilesClient(StorageClient):
@@ -244,9 +226,7 @@ class LocalFilesClient(StorageClient):
         except BaseException:
             file.close()
             raise
-        return ObjectStream(
-            info=_info(key, st), body=_RangeReader(file, length), start=first, end=last, total_size=size
-        )
+        return ObjectStream(info=_info(key, st), body=LimitedBody(file, length), start=first, end=last, total_size=size)
 
     def url_for(self, key: str) -> str:
         """`/data/local-files/?d=<path relative to the document root>` (what blob tasks hold)."""

@@ -1,8 +1,9 @@
 """Local files storages: a directory under LOCAL_FILES_DOCUMENT_ROOT on the server."""
+
 from django.conf import settings
 from django.db import models
 
-from io_storages.base_models import ExportStorage, ExportStorageLink, ImportStorage, ImportStorageLink, ProjectStorageMixin
+from io_storages.base_models import ExportStorage, ImportStorage, ProjectStorageMixin, link_models
 
 
 class LocalFilesMixin(models.Model):
@@ -38,15 +39,6 @@ class LocalFilesExportStorage(ProjectStorageMixin, LocalFilesMixin, ExportStorag
     pass
 
 
-class LocalFilesImportStorageLink(ImportStorageLink):
-    storage = models.ForeignKey(LocalFilesImportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta:
-        indexes = [models.Index(fields=["storage", "key"], name="local_import_link_key")]
-
-
-class LocalFilesExportStorageLink(ExportStorageLink):
-    storage = models.ForeignKey(LocalFilesExportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta(ExportStorageLink.Meta):
-        pass
+LocalFilesImportStorageLink, LocalFilesExportStorageLink = link_models(
+    LocalFilesImportStorage, LocalFilesExportStorage, "local"
+)

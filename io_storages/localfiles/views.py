@@ -1,5 +1,6 @@
 """`/data/local-files/?d=<path relative to LOCAL_FILES_DOCUMENT_ROOT>`: serves a file to users
 who can see a project with a local files import storage covering it (Range, ETag, 304)."""
+
 import os
 
 from django.conf import settings
@@ -50,5 +51,7 @@ class LocalFilesAPI(APIView):
                 resolve_under(storage_root, key)  # refuses keys that leave the storage's folder
             except StorageError:
                 continue
-            return proxy_response(request, client, key.replace(os.sep, "/"), f"{request.user.pk}:local:{storage.project_id}")
+            return proxy_response(
+                request, client, key.replace(os.sep, "/"), f"{request.user.pk}:local:{storage.project_id}"
+            )
         return error_response(404, "File not found")

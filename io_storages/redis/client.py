@@ -12,6 +12,7 @@ same length, and a content hash would cost Redis a full read of the value on eve
 `address` (see `resolve_checked`) lets the caller pin the IP the client connects to, so the
 SSRF check and the connection see the same address (no second DNS answer in between).
 """
+
 from __future__ import annotations
 
 import io
@@ -154,7 +155,7 @@ class RedisClient(StorageClient):
                         key = raw.decode()
                     except UnicodeDecodeError:
                         continue  # cannot be named in a URI or a task link
-                    rest = key[len(prefix):]
+                    rest = key[len(prefix) :]
                     if key in seen or key.endswith("/") or (not recursive and "/" in rest):
                         continue
                     seen.add(key)

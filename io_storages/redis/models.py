@@ -1,7 +1,8 @@
 """Redis import/export storages: task JSON (or blobs) stored as values under a key prefix."""
+
 from django.db import models
 
-from io_storages.base_models import ExportStorage, ExportStorageLink, ImportStorage, ImportStorageLink, ProjectStorageMixin
+from io_storages.base_models import ExportStorage, ImportStorage, ProjectStorageMixin, link_models
 
 
 class RedisStorageMixin(models.Model):
@@ -60,15 +61,4 @@ class RedisExportStorage(ProjectStorageMixin, RedisStorageMixin, ExportStorage):
     db = models.PositiveSmallIntegerField(default=2, help_text="Redis database number")
 
 
-class RedisImportStorageLink(ImportStorageLink):
-    storage = models.ForeignKey(RedisImportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta:
-        indexes = [models.Index(fields=["storage", "key"], name="redis_import_link_key")]
-
-
-class RedisExportStorageLink(ExportStorageLink):
-    storage = models.ForeignKey(RedisExportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta(ExportStorageLink.Meta):
-        pass
+RedisImportStorageLink, RedisExportStorageLink = link_models(RedisImportStorage, RedisExportStorage, "redis")

@@ -1,13 +1,13 @@
 """Amazon S3 (and S3-compatible) import/export storages and their links."""
+
 from django.db import models
 
 from io_storages.base_models import (
     ExportStorage,
-    ExportStorageLink,
     ImportStorage,
-    ImportStorageLink,
     PresignMixin,
     ProjectStorageMixin,
+    link_models,
 )
 
 
@@ -61,15 +61,4 @@ class S3ExportStorage(ProjectStorageMixin, S3StorageMixin, ExportStorage):
     pass
 
 
-class S3ImportStorageLink(ImportStorageLink):
-    storage = models.ForeignKey(S3ImportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta:
-        indexes = [models.Index(fields=["storage", "key"], name="s3_import_link_key")]
-
-
-class S3ExportStorageLink(ExportStorageLink):
-    storage = models.ForeignKey(S3ExportStorage, on_delete=models.CASCADE, related_name="links")
-
-    class Meta(ExportStorageLink.Meta):
-        pass
+S3ImportStorageLink, S3ExportStorageLink = link_models(S3ImportStorage, S3ExportStorage, "s3")

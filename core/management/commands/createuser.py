@@ -1,5 +1,6 @@
 """createuser EMAIL --password P [--token T] [--organization NAME]: create or update a user
 for scripts and tests, add it to an organization, and print its API token."""
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction

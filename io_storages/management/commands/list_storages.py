@@ -1,5 +1,6 @@
 """list_storages [--project ID] [--export | --import]: every storage of every type, as an
 aligned text table. Stale queued/in-progress statuses are checked first, as the API does."""
+
 from django.core.management.base import BaseCommand
 
 from io_storages.registry import PROVIDERS, storage_model

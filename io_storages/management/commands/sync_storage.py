@@ -5,6 +5,7 @@ The storage row goes through the same states as a background sync (queued, in_pr
 completed / completed_with_errors / failed), so the API and admin show a command-line sync
 like any other, and the one-sync-at-a-time guard applies to both.
 """
+
 import argparse
 import time
 
