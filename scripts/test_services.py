@@ -1,6 +1,7 @@
 """Prints `export ...` lines choosing the database and Redis the test suite runs against:
 the local PostgreSQL and Redis when they answer (as on CI), else SQLite and in-process jobs.
 Variables already set in the environment win."""
+
 import os
 import sys
 
