@@ -172,3 +172,47 @@ def test_concurrent_sync_requests_start_one_job(make_member, s3_server, s3_bucke
     assert statuses == [200] * 8
     assert async_queue.count == 1
     assert S3ImportStorage.objects.get(pk=storage_id).meta["attempts"] == 1
+
+
+@needs_redis
+@pytest.mark.skipif(
+    connection.vendor != "postgresql" and not os.environ.get("CI"), reason="the worker process needs a shared database"
+)
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_rqworker_runs_a_queued_sync(make_member, s3_server, s3_bucket, async_queue, settings, tmp_path):
+    """The production path: the API queues the job, `python manage.py rqworker` (another
+    process, same database and Redis) runs it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alice = make_member()
+    project_id = alice.post("/api/projects/", {"title": "Worker"}, format="json").json()["id"]
+    for i in range(3):
+        put(s3_server, s3_bucket, f"{i}.jpg", b"x")
+    config = {"project": project_id, **s3_config(s3_server, s3_bucket, use_blob_urls=True)}
+    storage_id = alice.post("/api/storages/s3/", config, format="json").json()["id"]
+    assert alice.post(f"/api/storages/s3/{storage_id}/sync").json()["status"] == "queued"
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": TEST_REDIS_URL,
+        "RQ_ASYNC": "true",
+        "SSRF_PROTECTION_ENABLED": "false",
+        "DATA_DIR": str(tmp_path),
+    }
+    root = Path(__file__).resolve().parents[1]
+    worker = subprocess.run(
+        [sys.executable, "manage.py", "rqworker", settings.STORAGE_SYNC_QUEUE, "--burst"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 0, worker.stderr
+    done = alice.get(f"/api/storages/s3/{storage_id}").json()
+    assert done["status"] == "completed", done["traceback"]
+    assert done["last_sync_count"] == 3
