@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -250,7 +251,12 @@ class PresignMixin(models.Model):
     """Import storages of providers that can hand out time-limited URLs (s3, gcs, azure)."""
 
     presign = models.BooleanField(default=True, help_text="Redirect to presigned URLs instead of proxying bytes")
-    presign_ttl = models.PositiveSmallIntegerField(default=1, help_text="Presigned URL lifetime, minutes")
+    # Providers refuse signed URLs valid longer than 7 days (S3 SigV4, GCS v4).
+    presign_ttl = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+        help_text="Presigned URL lifetime, minutes (1 to 10080)",
+    )
 
     class Meta:
         abstract = True
