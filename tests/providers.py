@@ -48,6 +48,18 @@ class Adapter:
         """The URL a blob-mode task holds for `key`."""
         raise NotImplementedError
 
+    def client_key(self, location, key):
+        """How the storage's client names `key` of `location` (most providers: the same)."""
+        return key
+
+    def client(self, location):
+        """The service's own client for a storage at `location`, built as the API builds it."""
+        from io_storages.registry import storage_model
+
+        model = storage_model(self.kind)
+        fields = {k: v for k, v in self.config(location).items() if v is not None}
+        return model(**fields).get_client()
+
 
 class S3Adapter(Adapter):
     kind = "s3"

@@ -1,6 +1,7 @@
 """AzureBlobClient against a real Azurite server on loopback (no mocks inside the process)."""
 
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -13,7 +14,6 @@ from io_storages.client import (
     BucketNotFound,
     InvalidCredentials,
     ObjectNotFound,
-    RangeNotSatisfiable,
     StorageError,
 )
 from tests.fixtures.azure import ACCOUNT_KEY, ACCOUNT_NAME, azure_admin
@@ -76,7 +76,9 @@ def test_list_goes_page_by_page(client, put, monkeypatch):
         requests.Session, "send", lambda self, request, **kw: sent.append(request.url) or send(self, request, **kw)
     )
     assert [o.key for o in client.list_objects("many/")] == keys
-    assert len(sent) == 3 and all("maxresults=3" in url for url in sent)  # 3 + 3 + 1
+    # 3 + 3 + 1 keys: three distinct pages (a retried request repeats its page's marker)
+    pages = {parse_qs(urlsplit(url).query).get("marker", [""])[0] for url in sent}
+    assert len(pages) == 3 and all("maxresults=3" in url for url in sent)
 
 
 def test_list_missing_container(azure_server):
@@ -136,33 +138,6 @@ def test_body_streams_a_blob_bigger_than_one_download_chunk(client, put, monkeyp
         with pytest.raises(StorageError, match="'big.bin' in container") as exc_info:
             stream.body.read(5)
     assert exc_info.value.__cause__ is None
-
-
-@pytest.mark.parametrize(
-    "start, end, body, returned",
-    [
-        (0, 0, b"0", (0, 0)),
-        (2, 5, b"2345", (2, 5)),
-        (3, None, b"3456789", (3, 9)),  # open-ended
-        (5, 100, b"56789", (5, 9)),  # end clamped by the server
-        (None, 1, b"01", (0, 1)),  # end only: from the start
-    ],
-)
-def test_ranges(client, put, start, end, body, returned):
-    put("r.bin", content_type="application/octet-stream")
-    with client.open("r.bin", start, end) as stream:
-        assert stream.read() == body
-        assert (stream.start, stream.end) == returned
-        assert stream.total_size == stream.info.size == 10
-        assert stream.content_length == len(body)
-        assert stream.info.content_type == "application/octet-stream"
-
-
-@pytest.mark.parametrize("start, end", [(10, None), (20, 30), (5, 2), (-1, 3)])
-def test_unsatisfiable_ranges(client, put, start, end):
-    put("r.bin")
-    with pytest.raises(RangeNotSatisfiable):
-        client.open("r.bin", start, end)
 
 
 def test_presign_url_fetches_the_bytes(client, put):

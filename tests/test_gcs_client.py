@@ -18,7 +18,6 @@ from io_storages.client import (
     BucketNotFound,
     InvalidCredentials,
     ObjectNotFound,
-    RangeNotSatisfiable,
     StorageError,
 )
 from io_storages.gcs import client as gcs_client
@@ -101,33 +100,6 @@ def test_full_read(client, gcs_server, bucket):
         client.open("missing.txt")
     put(gcs_server, bucket, "empty.txt", b"")
     assert client.read("empty.txt") == b""
-
-
-@pytest.mark.parametrize(
-    "start, end, body, returned",
-    [
-        (0, 0, b"0", (0, 0)),
-        (2, 5, b"2345", (2, 5)),
-        (3, None, b"3456789", (3, 9)),  # open-ended
-        (5, 100, b"56789", (5, 9)),  # end clamped to the object
-        (None, 1, b"01", (0, 1)),  # end only: from the start
-    ],
-)
-def test_ranges(client, gcs_server, bucket, start, end, body, returned):
-    put(gcs_server, bucket, "r.bin", content_type="application/octet-stream")
-    with client.open("r.bin", start, end) as stream:
-        assert stream.read() == body
-        assert (stream.start, stream.end) == returned
-        assert stream.total_size == stream.info.size == 10
-        assert stream.content_length == len(body)
-        assert stream.info.content_type == "application/octet-stream"
-
-
-@pytest.mark.parametrize("start, end", [(10, None), (20, 30), (5, 2), (-1, 3)])
-def test_unsatisfiable_ranges(client, gcs_server, bucket, start, end):
-    put(gcs_server, bucket, "r.bin")
-    with pytest.raises(RangeNotSatisfiable):
-        client.open("r.bin", start, end)
 
 
 def test_range_spanning_several_chunks(client, gcs_server, bucket, monkeypatch):

@@ -9,7 +9,6 @@ from io_storages.client import (
     BucketNotFound,
     InvalidCredentials,
     ObjectNotFound,
-    RangeNotSatisfiable,
     StorageError,
 )
 from io_storages.s3.client import S3Client
@@ -100,33 +99,6 @@ def test_full_read(client, admin, s3_bucket):
         assert b"".join(stream.chunks(3)) == DATA
     with pytest.raises(ObjectNotFound):
         client.open("missing.txt")
-
-
-@pytest.mark.parametrize(
-    "start, end, body, returned",
-    [
-        (0, 0, b"0", (0, 0)),
-        (2, 5, b"2345", (2, 5)),
-        (3, None, b"3456789", (3, 9)),  # open-ended
-        (5, 100, b"56789", (5, 9)),  # end clamped by the server
-        (None, 1, b"01", (0, 1)),  # end only: from the start
-    ],
-)
-def test_ranges(client, admin, s3_bucket, start, end, body, returned):
-    put(admin, s3_bucket, "r.bin", ContentType="application/octet-stream")
-    with client.open("r.bin", start, end) as stream:
-        assert stream.read() == body
-        assert (stream.start, stream.end) == returned
-        assert stream.total_size == stream.info.size == 10
-        assert stream.content_length == len(body)
-        assert stream.info.content_type == "application/octet-stream"
-
-
-@pytest.mark.parametrize("start, end", [(10, None), (20, 30), (5, 2), (-1, 3)])
-def test_unsatisfiable_ranges(client, admin, s3_bucket, start, end):
-    put(admin, s3_bucket, "r.bin")
-    with pytest.raises(RangeNotSatisfiable):
-        client.open("r.bin", start, end)
 
 
 def test_presign_url_fetches_the_bytes(client, admin, s3_bucket):

@@ -1,0 +1,63 @@
+"""What every provider's StorageClient promises (io_storages/client.py), checked against each
+provider's real server through the client the service itself builds from a storage."""
+
+import pytest
+
+from io_storages.client import ObjectNotFound, RangeNotSatisfiable
+from tests.adapters import ADAPTERS
+
+DATA = b"0123456789"
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def provider(request, settings):
+    settings.SSRF_PROTECTION_ENABLED = False
+    adapter = ADAPTERS[request.param]
+    return adapter(request.getfixturevalue(adapter.server_fixture))
+
+
+@pytest.fixture
+def stored(provider):
+    """(client, key) of a 10-byte object."""
+    location = provider.new_location()
+    provider.put(location, "r.bin", DATA)
+    return provider.client(location), provider.client_key(location, "r.bin")
+
+
+@pytest.mark.parametrize(
+    "start, end, body, returned",
+    [
+        (None, None, DATA, (None, None)),
+        (0, 0, b"0", (0, 0)),
+        (2, 5, b"2345", (2, 5)),
+        (3, None, b"3456789", (3, 9)),  # open-ended
+        (5, 100, b"56789", (5, 9)),  # end clamped to the object
+        (None, 1, b"01", (0, 1)),  # end only: from the start
+    ],
+)
+def test_open_reads_exact_ranges(stored, start, end, body, returned):
+    client, key = stored
+    with client.open(key, start, end) as stream:
+        assert stream.read() == body
+        assert (stream.start, stream.end) == returned
+        assert stream.total_size == stream.info.size == 10
+        assert stream.content_length == len(body)
+
+
+@pytest.mark.parametrize("start, end", [(10, None), (20, 30), (5, 2), (-1, 3)])
+def test_unsatisfiable_ranges_are_refused(stored, start, end):
+    client, key = stored
+    with pytest.raises(RangeNotSatisfiable):
+        client.open(key, start, end)
+
+
+def test_stat_write_and_delete(stored):
+    client, key = stored
+    assert client.stat(key).size == 10
+    new_key = key.replace("r.bin", "w.json")
+    client.write(new_key, b'{"a": 1}')
+    assert client.read(new_key) == b'{"a": 1}'
+    client.delete(new_key)
+    client.delete(new_key)  # deleting a missing object is not an error
+    with pytest.raises(ObjectNotFound):
+        client.stat(new_key)
