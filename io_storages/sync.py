@@ -6,6 +6,8 @@ transaction, so progress is durable after every batch and an interrupted sync re
 the next run without duplicates.
 """
 
+import queue
+import threading
 from itertools import islice
 
 from django.conf import settings
@@ -23,6 +25,50 @@ def chunked(iterable, size):
         yield chunk
 
 
+_END = object()
+
+
+def prefetched(iterable, depth=2):
+    """Iterate `iterable` in a background thread, at most `depth` items ahead.
+
+    The next listing page downloads and parses while this thread writes the current batch to
+    the database, so a sync takes about as long as the listing alone. Memory stays bounded
+    (`depth` batches); errors of the producer are raised here; when the consumer stops early
+    the producer stops at its next item.
+    """
+    items = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item):
+        """Put `item` unless the consumer has gone; False when it has."""
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for item in iterable:
+                if not offer(item):
+                    return
+            offer(_END)
+        except BaseException as error:  # handed to the consumer, raised there
+            offer(error)
+
+    producer = threading.Thread(target=produce, name="storage-listing", daemon=True)
+    producer.start()
+    try:
+        while (item := items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 class ImportSync:
     def __init__(self, storage, progress):
         self.storage = storage
@@ -36,7 +82,7 @@ class ImportSync:
         self.created = self.existed = self.flushes = 0
 
     def run(self):
-        for objects in chunked(self.storage.iter_objects(self.client), self.batch_size):
+        for objects in prefetched(chunked(self.storage.iter_objects(self.client), self.batch_size)):
             linked = self._linked_task_counts([o.key for o in objects])
             self.existed += sum(linked.values())
             for obj in objects:
