@@ -5,6 +5,8 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.adapters import ADAPTERS
+
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.gcs",
@@ -31,6 +33,19 @@ def _fresh_job_runner():
         jobs.get_queue().connection.flushdb()
     yield
     jobs.forget_redis_state()
+
+
+@pytest.fixture
+def emulators_on_loopback(settings):
+    """Test servers listen on 127.0.0.1, which the SSRF guard refuses by default."""
+    settings.SSRF_PROTECTION_ENABLED = False
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def provider(request, emulators_on_loopback):
+    """Each provider's contract adapter (tests/providers.py) bound to its real server."""
+    adapter = ADAPTERS[request.param]
+    return adapter(request.getfixturevalue(adapter.server_fixture))
 
 
 @pytest.fixture

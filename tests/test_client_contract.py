@@ -4,16 +4,8 @@ provider's real server through the client the service itself builds from a stora
 import pytest
 
 from io_storages.client import ObjectNotFound, RangeNotSatisfiable
-from tests.adapters import ADAPTERS
 
 DATA = b"0123456789"
-
-
-@pytest.fixture(params=sorted(ADAPTERS))
-def provider(request, settings):
-    settings.SSRF_PROTECTION_ENABLED = False
-    adapter = ADAPTERS[request.param]
-    return adapter(request.getfixturevalue(adapter.server_fixture))
 
 
 @pytest.fixture

@@ -16,12 +16,9 @@ PRESIGNING = {"s3", "gcs", "azure"}  # providers with presigned URLs
 CONTENT = bytes(range(256)) * 40  # 10,240 bytes, every byte value
 
 
-@pytest.fixture(params=sorted(ADAPTERS))
-def provider(request, settings):
-    settings.SSRF_PROTECTION_ENABLED = False
+@pytest.fixture(autouse=True)
+def _serve_local_files(settings):
     settings.LOCAL_FILES_SERVING_ENABLED = True
-    adapter = ADAPTERS[request.param]
-    return adapter(request.getfixturevalue(adapter.server_fixture))
 
 
 @pytest.fixture

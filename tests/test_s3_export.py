@@ -9,12 +9,7 @@ from io_storages.s3.models import S3ExportStorageLink
 from tests.fixtures.servers import s3_admin
 from tests.storage_helpers import create_storage, s3_config, sync
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _emulators_on_loopback(settings):
-    settings.SSRF_PROTECTION_ENABLED = False
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 
 
 @pytest.fixture

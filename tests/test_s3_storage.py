@@ -8,12 +8,7 @@ from io_storages.s3.models import S3ImportStorage, S3ImportStorageLink
 from tasks.models import Annotation
 from tests.storage_helpers import create_storage, parquet_bytes, put, s3_config, sync, task_data
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _emulators_on_loopback(settings):
-    settings.SSRF_PROTECTION_ENABLED = False  # the emulator listens on 127.0.0.1
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 
 
 @pytest.fixture

@@ -14,14 +14,9 @@ from label_studio_sdk.core.api_error import ApiError
 from tests.fixtures.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, s3_admin
 from tests.storage_helpers import put
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("emulators_on_loopback")]
 
 LABEL_CONFIG = '<View><Image name="img" value="$image"/></View>'
-
-
-@pytest.fixture(autouse=True)
-def _emulators_on_loopback(settings):
-    settings.SSRF_PROTECTION_ENABLED = False  # moto listens on 127.0.0.1
 
 
 @pytest.fixture

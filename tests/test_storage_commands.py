@@ -15,15 +15,10 @@ from io_storages.s3.models import S3ExportStorage, S3ImportStorage
 from tests.fixtures.servers import s3_admin
 from tests.storage_helpers import create_storage, put, s3_config
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 
 SECRET_KEY_ID = "AKIA-ADMIN-TEST-KEY-ID"
 SECRET = "s3cr3t-never-shown-0123456789"
-
-
-@pytest.fixture(autouse=True)
-def _emulators_on_loopback(settings):
-    settings.SSRF_PROTECTION_ENABLED = False  # the emulator listens on 127.0.0.1
 
 
 @pytest.fixture

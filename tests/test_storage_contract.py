@@ -8,16 +8,8 @@ import json
 import pytest
 
 from tasks.models import Annotation
-from tests.adapters import ADAPTERS
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=sorted(ADAPTERS))
-def provider(request, settings):
-    settings.SSRF_PROTECTION_ENABLED = False  # every test server listens on loopback
-    adapter = ADAPTERS[request.param]
-    return adapter(request.getfixturevalue(adapter.server_fixture))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from io_storages.s3.models import S3ImportStorage
 from tests.fixtures.servers import s3_admin
 from tests.storage_helpers import create_storage, put, s3_config, sync
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -30,11 +30,6 @@ def redis_reachable():
 needs_redis = pytest.mark.skipif(
     not redis_reachable() and not os.environ.get("CI"), reason="needs a Redis server (CI always has one)"
 )
-
-
-@pytest.fixture(autouse=True)
-def _emulators_on_loopback(settings):
-    settings.SSRF_PROTECTION_ENABLED = False
 
 
 @pytest.fixture
