@@ -43,6 +43,22 @@ def test_unsatisfiable_ranges_are_refused(stored, start, end):
         client.open(key, start, end)
 
 
+def test_whole_reads_stream_in_chunks(stored):
+    client, key = stored
+    assert client.read(key) == DATA
+    with client.open(key) as stream:
+        assert b"".join(stream.chunks(3)) == DATA
+
+
+def test_missing_objects_are_object_not_found(stored):
+    client, key = stored
+    missing = key.replace("r.bin", "missing.bin")
+    with pytest.raises(ObjectNotFound):
+        client.stat(missing)
+    with pytest.raises(ObjectNotFound):
+        client.open(missing)
+
+
 def test_stat_write_and_delete(stored):
     client, key = stored
     assert client.stat(key).size == 10
@@ -53,3 +69,10 @@ def test_stat_write_and_delete(stored):
     client.delete(new_key)  # deleting a missing object is not an error
     with pytest.raises(ObjectNotFound):
         client.stat(new_key)
+
+
+def test_an_empty_object_reads_as_empty_bytes(provider):
+    location = provider.new_location()
+    provider.put(location, "empty.txt", b"")
+    client = provider.client(location)
+    assert client.read(provider.client_key(location, "empty.txt")) == b""

@@ -89,19 +89,6 @@ def test_stat(client, gcs_server, bucket):
         client.stat("missing.txt")
 
 
-def test_full_read(client, gcs_server, bucket):
-    put(gcs_server, bucket, "f.txt", content_type="text/plain")
-    assert client.read("f.txt") == DATA
-    with client.open("f.txt") as stream:
-        assert (stream.start, stream.end, stream.total_size, stream.content_length) == (None, None, 10, 10)
-        assert stream.info.content_type == "text/plain"
-        assert b"".join(stream.chunks(3)) == DATA
-    with pytest.raises(ObjectNotFound):
-        client.open("missing.txt")
-    put(gcs_server, bucket, "empty.txt", b"")
-    assert client.read("empty.txt") == b""
-
-
 def test_range_spanning_several_chunks(client, gcs_server, bucket, monkeypatch):
     monkeypatch.setattr(gcs_client, "_READ_CHUNK", 1000)  # many ranged requests for one stream
     data = bytes(range(256)) * 40  # 10240 bytes

@@ -90,17 +90,6 @@ def test_stat(client, admin, s3_bucket):
         client.stat("missing.txt")
 
 
-def test_full_read(client, admin, s3_bucket):
-    put(admin, s3_bucket, "f.txt", ContentType="text/plain")
-    assert client.read("f.txt") == DATA
-    with client.open("f.txt") as stream:
-        assert (stream.start, stream.end, stream.total_size, stream.content_length) == (None, None, 10, 10)
-        assert stream.info.content_type == "text/plain"
-        assert b"".join(stream.chunks(3)) == DATA
-    with pytest.raises(ObjectNotFound):
-        client.open("missing.txt")
-
-
 def test_presign_url_fetches_the_bytes(client, admin, s3_bucket):
     put(admin, s3_bucket, "dir/p q.json", b'{"a": 1}')
     url = client.presign("dir/p q.json", 60, content_type="application/json")
