@@ -4,7 +4,7 @@ serializer in the registry."""
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from rest_framework import generics
+from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import empty as _EMPTY
 from rest_framework.response import Response
@@ -142,11 +142,9 @@ class StorageFormAPI(StorageTypeMixin, APIView):
 
 
 def _input_type(field):
-    from rest_framework import fields
-
-    if isinstance(field, fields.BooleanField):
+    if isinstance(field, serializers.BooleanField):
         return "toggle"
-    if isinstance(field, fields.IntegerField):
+    if isinstance(field, serializers.IntegerField):
         return "number"
     return "text"
 

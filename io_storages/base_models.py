@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from core import jobs
 
@@ -112,11 +113,7 @@ class StorageInfo(models.Model):
 
 
 def _parse_time(value):
-    if not value:
-        return None
-    from django.utils.dateparse import parse_datetime
-
-    return parse_datetime(value)
+    return parse_datetime(value) if value else None
 
 
 class Storage(StorageInfo):

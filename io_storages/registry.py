@@ -58,11 +58,6 @@ PROVIDERS = {
 }
 
 
-def get_provider(name):
-    """The provider called `name`; KeyError when there is none."""
-    return PROVIDERS[name]
-
-
 def storage_model(name, export=False):
     provider = PROVIDERS[name]
     return provider.export_model if export else provider.import_model
