@@ -11,7 +11,7 @@ from io_storages.client import (
     ObjectNotFound,
     StorageError,
 )
-from io_storages.s3.client import S3Client
+from io_storages.s3.client import S3Client, _parse_timestamp
 from tests.fixtures.servers import (
     S3_ACCESS_KEY,
     S3_REGION,
@@ -63,6 +63,33 @@ def test_list_recursive_and_top_level_skip_folder_keys(client, admin, s3_bucket)
     info = next(iter(client.list_objects("a.json")))
     assert info.size == 2 and info.last_modified is not None
     assert info.etag and not info.etag.startswith('"')
+
+
+def test_dates_match_botocores_own_parser(client, admin, s3_bucket):
+    # The client swaps botocore's dateutil parser for the standard library's; `admin` is a
+    # plain boto3 client, so both parsers must agree on listings (ISO 8601) and HEAD (RFC 7231).
+    put(admin, s3_bucket, "dated.txt")
+    listed = admin.list_objects_v2(Bucket=s3_bucket, Prefix="dated.txt")["Contents"][0]["LastModified"]
+    headed = admin.head_object(Bucket=s3_bucket, Key="dated.txt")["LastModified"]
+    assert next(iter(client.list_objects("dated.txt"))).last_modified == listed
+    assert client.stat("dated.txt").last_modified == headed
+    assert client.stat("dated.txt").last_modified.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-24T18:45:09.123Z",
+        "2026-11-24T18:45:09+02:00",
+        "Tue, 24 Nov 2026 18:45:09 GMT",
+        1795200309,
+        "1795200309",
+    ],
+)
+def test_parse_timestamp_agrees_with_botocore(value):
+    from botocore.utils import parse_timestamp
+
+    assert _parse_timestamp(value) == parse_timestamp(value)
 
 
 def test_list_paginates_beyond_1000_keys(s3_server, admin, s3_bucket):

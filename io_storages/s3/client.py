@@ -15,9 +15,12 @@ from __future__ import annotations
 import re
 import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Callable, Iterator, Optional
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -27,6 +30,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
 from io_storages.client import (
     AccessDenied,
@@ -55,10 +59,32 @@ _CONFIG = Config(
     request_checksum_calculation="when_required",
 )
 
+
+def _parse_timestamp(value):
+    """S3 dates: ISO 8601 in XML bodies (LastModified of every listed key), RFC 7231 in headers.
+
+    botocore's default parser goes through dateutil at ~125 us per value: 1.2 s of CPU per
+    10,000 listed keys and about 0.1 ms on every GET. The standard library parses both
+    forms in under 5 us; anything else still goes to botocore's parser.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                parsed = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return botocore_parse_timestamp(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return botocore_parse_timestamp(value)
+
+
 # Creating a boto3 Session loads the endpoint/model data (~90 ms); a client from an existing
 # session takes ~5 ms. So all S3Clients share one session and pass their own credentials to
 # `client()`. Sessions are not thread-safe, hence the lock; the clients they make are.
-_SESSION = boto3.session.Session()
+_BOTOCORE_SESSION = botocore.session.get_session()
+_BOTOCORE_SESSION.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_parse_timestamp)
+_SESSION = boto3.session.Session(botocore_session=_BOTOCORE_SESSION)
 _SESSION_LOCK = threading.Lock()
 
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
