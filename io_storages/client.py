@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import gzip
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Optional
@@ -51,15 +53,20 @@ class ObjectInfo:
     last_modified: Optional[datetime] = None
     etag: Optional[str] = None
     content_type: Optional[str] = None
+    #: e.g. "gzip" for objects uploaded with `Content-Encoding: gzip`; bodies stay encoded.
+    content_encoding: Optional[str] = None
 
 
 @dataclass
 class ObjectStream:
     """An open read of an object or of a byte range of it.
 
-    `chunks(size)` yields the body; `close()` releases the connection. `start`/`end` are the
-    inclusive byte offsets actually returned (None for a full read) and `total_size` the size
-    of the whole object, so callers can build `Content-Range` without a second request.
+    `chunks(size)` yields the body as stored (a gzip-encoded object stays compressed: the
+    proxy forwards it with its `Content-Encoding`); `decoded_body()` undoes gzip for readers
+    of the content, such as task file import. `close()` releases the connection.
+    `start`/`end` are the inclusive byte offsets actually returned (None for a full read) and
+    `total_size` the size of the whole object, so callers can build `Content-Range` without a
+    second request.
     """
 
     info: ObjectInfo
@@ -84,6 +91,12 @@ class ObjectStream:
     def read(self) -> bytes:
         return b"".join(self.chunks(1024 * 1024))
 
+    def decoded_body(self):
+        """The body as a `.read(n)` stream of the content itself, gzip encoding undone."""
+        if (self.info.content_encoding or "").strip().lower() in ("gzip", "x-gzip"):
+            return _GunzippedBody(self.body, self.info.key)
+        return self.body
+
     def close(self) -> None:
         close = getattr(self.body, "close", None)
         if close:
@@ -94,6 +107,22 @@ class ObjectStream:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _GunzippedBody:
+    """Reads a gzip-encoded body decompressed; bad gzip data is a StorageError naming the key."""
+
+    def __init__(self, raw, key: str):
+        self._gzip = gzip.GzipFile(fileobj=raw, mode="rb")
+        self._key = key
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._gzip.read(n)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise StorageError(
+                f"'{self._key}' is stored with Content-Encoding gzip but is not valid gzip ({e})"
+            ) from None
 
 
 class LimitedBody:

@@ -163,6 +163,8 @@ def proxy_response(request, client, key, access_token):
 
 def _object_headers(info, access_token):
     headers = {"Content-Type": content_type(info)}
+    if info.content_encoding:  # the bytes are sent as stored: the browser decodes them
+        headers["Content-Encoding"] = info.content_encoding
     etag = make_etag(info, access_token)
     if etag:
         headers["ETag"] = etag

@@ -104,7 +104,7 @@ class ImportSync:
         first_pending, flushes = len(self.pending), self.flushes
         try:
             with self.client.open(key) as stream:
-                for row in iter_task_rows(key, stream.body):
+                for row in iter_task_rows(key, stream.decoded_body()):
                     self._add(parse_task(row.value), key, row.row_index, row.row_group)
                     self.progress.tick()
         except (TaskFileError, TaskFormatError, StorageError) as e:

@@ -15,6 +15,7 @@ class Adapter:
     kind = ""  # storage type in the API
     server_fixture = ""  # session fixture giving the server (URL, handle...)
     secret_values = ()  # values that must never appear in API responses
+    stores_content_encoding = False  # objects can carry a Content-Encoding (put(content_encoding=))
 
     def __init__(self, server):
         self.server = server
@@ -65,6 +66,7 @@ class S3Adapter(Adapter):
     kind = "s3"
     server_fixture = "s3_server"
     secret_values = (S3_SECRET_KEY, S3_ACCESS_KEY)
+    stores_content_encoding = True
 
     def new_location(self):
         name = f"test-{uuid.uuid4().hex}"
@@ -85,8 +87,9 @@ class S3Adapter(Adapter):
     def missing_location_config(self):
         return self.config("no-such-bucket-here")
 
-    def put(self, location, key, body):
-        s3_admin(self.server).put_object(Bucket=location, Key=key, Body=body)
+    def put(self, location, key, body, content_encoding=None):
+        extra = {"ContentEncoding": content_encoding} if content_encoding else {}
+        s3_admin(self.server).put_object(Bucket=location, Key=key, Body=body, **extra)
 
     def keys(self, location):
         pages = s3_admin(self.server).get_paginator("list_objects_v2").paginate(Bucket=location)

@@ -1,9 +1,13 @@
 """What every provider's StorageClient promises (io_storages/client.py), checked against each
 provider's real server through the client the service itself builds from a storage."""
 
+import gzip
+import json
+
 import pytest
 
-from io_storages.client import ObjectNotFound, RangeNotSatisfiable
+from io_storages.client import ObjectNotFound, RangeNotSatisfiable, StorageError
+from tests.adapters import ADAPTERS
 
 DATA = b"0123456789"
 
@@ -76,3 +80,36 @@ def test_an_empty_object_reads_as_empty_bytes(provider):
     provider.put(location, "empty.txt", b"")
     client = provider.client(location)
     assert client.read(provider.client_key(location, "empty.txt")) == b""
+
+
+# Providers whose objects carry a Content-Encoding (S3, GCS, Azure).
+encoding_providers = pytest.mark.parametrize(
+    "provider", sorted(k for k, a in ADAPTERS.items() if a.stores_content_encoding), indirect=True
+)
+CONTENT = json.dumps([{"data": {"text": f"row {i}"}} for i in range(200)]).encode()
+GZIPPED = gzip.compress(CONTENT, mtime=0)
+
+
+@encoding_providers
+def test_gzip_encoded_objects_are_read_as_stored_and_decoded_on_request(provider):
+    location = provider.new_location()
+    provider.put(location, "tasks.json", GZIPPED, content_encoding="gzip")
+    client, key = provider.client(location), provider.client_key(location, "tasks.json")
+
+    assert client.stat(key).content_encoding == "gzip"
+    with client.open(key) as stream:  # SDKs must not decompress: sizes and ranges are the stored ones
+        assert stream.info.content_encoding == "gzip"
+        assert gzip.decompress(stream.read()) == CONTENT
+    with client.open(key) as stream:
+        assert stream.decoded_body().read() == CONTENT
+    with client.open(key, 0, 9) as stream:
+        assert stream.read() == GZIPPED[:10]
+
+
+@encoding_providers
+def test_bad_gzip_is_a_storage_error_naming_the_key(provider):
+    location = provider.new_location()
+    provider.put(location, "broken.json", b"not gzip at all", content_encoding="gzip")
+    client, key = provider.client(location), provider.client_key(location, "broken.json")
+    with client.open(key) as stream, pytest.raises(StorageError, match="broken.json.*not valid gzip"):
+        stream.decoded_body().read()

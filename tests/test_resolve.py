@@ -2,6 +2,7 @@
 ETag/304, limits and permissions — for every provider against its real server."""
 
 import base64
+import gzip
 import json
 
 import pytest
@@ -242,3 +243,25 @@ def test_rewriting_a_page_of_tasks_costs_no_query_per_uri(
     with django_assert_max_num_queries(15):
         tasks = alice.get(f"/api/tasks/?project={project.id}&page_size=50").json()["tasks"]
     assert all("/resolve/?fileuri=" in t["data"]["image"] for t in tasks)
+
+
+@pytest.mark.parametrize("provider", sorted(k for k, a in ADAPTERS.items() if a.stores_content_encoding), indirect=True)
+def test_gzip_encoded_objects_are_proxied_with_their_content_encoding(alice, project, provider, settings):
+    page = b"<html>" + b"hello " * 2000 + b"</html>"
+    location = provider.new_location()
+    provider.put(location, "media/page.html", gzip.compress(page, mtime=0), content_encoding="gzip")
+    config = {"project": project.id, **provider.config(location, prefix="media", use_blob_urls=True)}
+    if provider.kind in PRESIGNING:
+        config["presign"] = False
+    assert alice.post(f"/api/storages/{provider.kind}/", config, format="json").status_code == 201
+    alice.post(
+        f"/api/projects/{project.id}/import", [{"html": provider.uri(location, "media/page.html")}], format="json"
+    )
+    url = f"/tasks/{project.tasks.get().id}/resolve/?fileuri={fileuri(provider.uri(location, 'media/page.html'))}"
+
+    response = alice.get(url)
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body(response)) == page  # what a browser shows
+    ranged = alice.get(url, HTTP_RANGE="bytes=0-9")  # ranges count stored (compressed) bytes
+    assert ranged.status_code == 206 and body(ranged) == gzip.compress(page, mtime=0)[:10]

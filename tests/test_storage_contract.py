@@ -2,12 +2,14 @@
 create, validate, preview, import sync (blobs and task files), re-sync, export (manual and
 automatic), deletion, failure messages, secrets and organization isolation."""
 
+import gzip
 import io
 import json
 
 import pytest
 
 from tasks.models import Annotation
+from tests.adapters import ADAPTERS
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +101,19 @@ def test_task_files_of_every_format_import_with_annotations_and_predictions(alic
     assert Annotation.objects.get(task=labeled).result == [{"v": 1}]
     assert sync(alice, provider, storage)["last_sync_count"] == 0
     assert project.tasks.count() == 8
+
+
+@pytest.mark.parametrize("provider", sorted(k for k, a in ADAPTERS.items() if a.stores_content_encoding), indirect=True)
+def test_gzip_encoded_task_files_import(alice, project, provider, location):
+    # e.g. uploaded with `aws s3 cp --content-encoding gzip` or `gsutil cp -Z`
+    rows = [{"text": f"g{i}"} for i in range(3)]
+    provider.put(location, "tasks/rows.json", gzip.compress(json.dumps(rows).encode()), content_encoding="gzip")
+    provider.put(location, "tasks/broken.json", b"plain text", content_encoding="gzip")
+    storage = create(alice, project, provider, provider.config(location, prefix="tasks"))
+    result = sync(alice, provider, storage)
+    assert result["status"] == "completed_with_errors"
+    assert "broken.json" in result["traceback"] and "not valid gzip" in result["traceback"]
+    assert sorted(t["text"] for t in data_of(project)) == ["g0", "g1", "g2"]
 
 
 def test_regex_filter_and_recursive_scan(alice, project, provider, location):

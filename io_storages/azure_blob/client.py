@@ -90,6 +90,7 @@ def _info(blob) -> ObjectInfo:
         last_modified=blob.last_modified,
         etag=_etag(blob.etag),
         content_type=settings.content_type if settings else None,
+        content_encoding=settings.content_encoding if settings else None,
     )
 
 
@@ -215,7 +216,8 @@ class AzureBlobClient(StorageClient):
                 raise RangeNotSatisfiable(f"Invalid range {start}-{end} for '{key}'")
             length = None if end is None else end - offset + 1  # None: to the end of the blob
         with self._errors(key):  # a start past the end is refused here: 416 InvalidRange
-            downloader = self._container.download_blob(key, offset=offset, length=length)
+            # decompress=False: bytes as stored, like every provider (see ObjectStream).
+            downloader = self._container.download_blob(key, offset=offset, length=length, decompress=False)
         props = downloader.properties
         # For a range, props.size is the range's length; Content-Range ends with the blob's.
         match = _TOTAL_SIZE.search(props.content_range or "")
@@ -231,6 +233,7 @@ class AzureBlobClient(StorageClient):
             last_modified=props.last_modified,
             etag=_etag(props.etag),
             content_type=props.content_settings.content_type if props.content_settings else None,
+            content_encoding=props.content_settings.content_encoding if props.content_settings else None,
         )
         return ObjectStream(info=info, body=_Body(self, key, downloader), start=first, end=last, total_size=total)
 

@@ -226,8 +226,13 @@ class GCSClient(StorageClient):
         begin, length = (first, last - first + 1) if first is not None else (0, size)
         # BlobReader fetches max(n, chunk) bytes per request; a chunk no larger than the range
         # keeps a small range from downloading more than it needs.
+        # raw_download: bytes as stored, gzip-encoded objects included (see ObjectStream).
         reader = BlobReader(
-            blob, chunk_size=max(1, min(_READ_CHUNK, length)), if_generation_match=blob.generation, **self._call
+            blob,
+            chunk_size=max(1, min(_READ_CHUNK, length)),
+            if_generation_match=blob.generation,
+            raw_download=True,
+            **self._call,
         )
         reader.seek(begin)  # size is known: no request
         body = LimitedBody(reader, length, functools.partial(self._errors, key))
@@ -284,4 +289,5 @@ class GCSClient(StorageClient):
             last_modified=blob.updated,
             etag=blob.etag,
             content_type=blob.content_type,
+            content_encoding=blob.content_encoding,
         )

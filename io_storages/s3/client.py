@@ -268,4 +268,5 @@ class S3Client(StorageClient):
             last_modified=r.get("LastModified"),
             etag=_etag(r.get("ETag")),
             content_type=r.get("ContentType"),
+            content_encoding=r.get("ContentEncoding"),
         )
