@@ -57,6 +57,11 @@ class ObjectInfo:
     content_encoding: Optional[str] = None
 
 
+def unquote_etag(value: Optional[str]) -> Optional[str]:
+    """An HTTP ETag without its quotes (S3 and Azure send `"abc"`), None when absent."""
+    return value.strip('"') if value else None
+
+
 @dataclass
 class ObjectStream:
     """An open read of an object or of a byte range of it.

@@ -49,6 +49,7 @@ from io_storages.client import (
     RangeNotSatisfiable,
     StorageClient,
     StorageError,
+    unquote_etag,
 )
 
 DEFAULT_ENDPOINT = "https://{account_name}.blob.core.windows.net"
@@ -77,18 +78,15 @@ def _code(error: AzureError) -> str:
     return str(getattr(code, "value", code) or "")
 
 
-def _etag(value: Optional[str]) -> Optional[str]:
-    return value.strip('"') if value else None
-
-
-def _info(blob) -> ObjectInfo:
-    """ObjectInfo of a BlobProperties (from a listing or a HEAD)."""
+def _info(blob, size: Optional[int] = None) -> ObjectInfo:
+    """ObjectInfo of a BlobProperties (from a listing, a HEAD or a download, whose own size is
+    only the downloaded range's: `size` then gives the whole blob's)."""
     settings = blob.content_settings
     return ObjectInfo(
         key=blob.name,
-        size=blob.size,
+        size=blob.size if size is None else size,
         last_modified=blob.last_modified,
-        etag=_etag(blob.etag),
+        etag=unquote_etag(blob.etag),
         content_type=settings.content_type if settings else None,
         content_encoding=settings.content_encoding if settings else None,
     )
@@ -227,14 +225,7 @@ class AzureBlobClient(StorageClient):
             if offset >= total:  # Azure answers 416, but Azurite an empty 206 for start == size
                 raise RangeNotSatisfiable(f"Requested range is past the end of '{key}' in container '{self.bucket}'")
             first, last = offset, offset + downloader.size - 1  # an end past the blob is clamped
-        info = ObjectInfo(
-            key=key,
-            size=total,
-            last_modified=props.last_modified,
-            etag=_etag(props.etag),
-            content_type=props.content_settings.content_type if props.content_settings else None,
-            content_encoding=props.content_settings.content_encoding if props.content_settings else None,
-        )
+        info = _info(props, size=total)
         return ObjectStream(info=info, body=_Body(self, key, downloader), start=first, end=last, total_size=total)
 
     def presign(self, key: str, ttl_seconds: int, content_type: Optional[str] = None) -> str:

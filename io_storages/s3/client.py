@@ -42,6 +42,7 @@ from io_storages.client import (
     RangeNotSatisfiable,
     StorageClient,
     StorageError,
+    unquote_etag,
 )
 
 # s3v4: with a custom endpoint boto3 would otherwise presign with SigV2, which real
@@ -95,10 +96,6 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 def _blank_to_none(value: Optional[str]) -> Optional[str]:
     # Form fields arrive as "" when left empty; boto3 would take "" as a real value.
     return value or None
-
-
-def _etag(value: Optional[str]) -> Optional[str]:
-    return value.strip('"') if value else None
 
 
 class S3Client(StorageClient):
@@ -202,7 +199,7 @@ class S3Client(StorageClient):
                         key=obj["Key"],
                         size=obj.get("Size"),
                         last_modified=obj.get("LastModified"),
-                        etag=_etag(obj.get("ETag")),
+                        etag=unquote_etag(obj.get("ETag")),
                     )
 
     def stat(self, key: str) -> ObjectInfo:
@@ -266,7 +263,7 @@ class S3Client(StorageClient):
             key=key,
             size=size,
             last_modified=r.get("LastModified"),
-            etag=_etag(r.get("ETag")),
+            etag=unquote_etag(r.get("ETag")),
             content_type=r.get("ContentType"),
             content_encoding=r.get("ContentEncoding"),
         )
