@@ -11,3 +11,5 @@ ADAPTERS = {
     adapter.kind: adapter
     for adapter in (S3Adapter, gcs.ADAPTER, azure.ADAPTER, redis_server.ADAPTER, localfiles.ADAPTER)
 }
+# Storage types whose objects can carry a Content-Encoding (S3, GCS, Azure).
+ENCODING_KINDS = sorted(kind for kind, adapter in ADAPTERS.items() if adapter.stores_content_encoding)

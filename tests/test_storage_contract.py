@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tasks.models import Annotation
-from tests.adapters import ADAPTERS
+from tests.adapters import ENCODING_KINDS
 
 pytestmark = pytest.mark.django_db
 
@@ -103,7 +103,7 @@ def test_task_files_of_every_format_import_with_annotations_and_predictions(alic
     assert project.tasks.count() == 8
 
 
-@pytest.mark.parametrize("provider", sorted(k for k, a in ADAPTERS.items() if a.stores_content_encoding), indirect=True)
+@pytest.mark.parametrize("provider", ENCODING_KINDS, indirect=True)
 def test_gzip_encoded_task_files_import(alice, project, provider, location):
     # e.g. uploaded with `aws s3 cp --content-encoding gzip` or `gsutil cp -Z`
     rows = [{"text": f"g{i}"} for i in range(3)]
