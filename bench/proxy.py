@@ -152,6 +152,7 @@ def manage(env, *args):
 
 
 WSGI_APP = "core.wsgi"
+WORKERS, THREADS = 2, 8  # as in the Dockerfile; --workers/--threads try others
 
 
 def gunicorn_argv(port):
@@ -161,9 +162,9 @@ def gunicorn_argv(port):
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        "2",
+        str(WORKERS),
         "--threads",
-        "8",
+        str(THREADS),
         "--worker-class",
         "gthread",
         "--timeout",
@@ -423,6 +424,7 @@ def profile_view(env, project_id, url, n, top=30):
 
 
 def main():
+    global WSGI_APP, WORKERS, THREADS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--big-mb", type=int, default=100)
     parser.add_argument("--small-kb", type=int, default=10)
@@ -439,9 +441,10 @@ def main():
         help="extra service setting, e.g. RESOLVER_PROXY_BUFFER_SIZE=1048576 (repeatable)",
     )
     parser.add_argument("--wsgi", default="core.wsgi", help="WSGI module gunicorn serves (to try a variant)")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=THREADS, help="threads per gunicorn worker")
     args = parser.parse_args()
-    global WSGI_APP
-    WSGI_APP = args.wsgi
+    WSGI_APP, WORKERS, THREADS = args.wsgi, args.workers, args.threads
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below
 
     started_servers = []

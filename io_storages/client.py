@@ -87,8 +87,12 @@ class ObjectStream:
         return self.total_size
 
     def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        """The body in pieces of at most `size` bytes. From a body with `read1` (a socket
+        stream) a piece comes as soon as bytes have arrived, not when `size` have: the proxy
+        forwards data while the rest is still on its way."""
+        read = getattr(self.body, "read1", None) or self.body.read
         while True:
-            data = self.body.read(size)
+            data = read(size)
             if not data:
                 return
             yield data

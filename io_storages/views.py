@@ -44,11 +44,12 @@ class ResolveMixin:
 
 class TaskResolveAPI(ResolveMixin, APIView):
     def get(self, request, pk):
-        task = get_object_or_404(user_tasks(request.user), pk=pk)
-        return self.resolve(request, task.project_id)
+        # Only the project id is needed: loading the task would also decode its (maybe large) data.
+        project_id = get_object_or_404(user_tasks(request.user).values_list("project_id", flat=True), pk=pk)
+        return self.resolve(request, project_id)
 
 
 class ProjectResolveAPI(ResolveMixin, APIView):
     def get(self, request, pk):
-        project = get_object_or_404(user_projects(request.user), pk=pk)
-        return self.resolve(request, project.id)
+        project_id = get_object_or_404(user_projects(request.user).values_list("id", flat=True), pk=pk)
+        return self.resolve(request, project_id)

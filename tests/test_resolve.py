@@ -105,10 +105,10 @@ def test_open_ended_ranges_are_bounded_by_max_range_size(alice, served, settings
     assert response["Content-Range"] == f"bytes 0-999/{len(CONTENT)}"
 
 
-def test_chunk_size_is_the_buffer_size(alice, served, settings):
+def test_chunks_are_at_most_the_buffer_size(alice, served, settings):
     settings.RESOLVER_PROXY_BUFFER_SIZE = 1024
     chunks = list(get(alice, served).streaming_content)
-    assert len(chunks) == 10 and all(len(c) == 1024 for c in chunks)
+    assert b"".join(chunks) == CONTENT and len(chunks) >= 10 and max(map(len, chunks)) == 1024
 
 
 def test_time_limit_stops_the_stream(alice, served, settings):

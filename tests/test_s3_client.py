@@ -1,17 +1,22 @@
 """S3Client against a real moto S3 server on loopback (no mocks inside the process)."""
 
+import io
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+import urllib3
+from botocore.response import StreamingBody
 
 from io_storages.client import (
     BucketNotFound,
     InvalidCredentials,
+    ObjectInfo,
     ObjectNotFound,
+    ObjectStream,
     StorageError,
 )
-from io_storages.s3.client import S3Client, _parse_timestamp
+from io_storages.s3.client import S3Client, _Body, _parse_timestamp
 from tests.fixtures.servers import (
     S3_ACCESS_KEY,
     S3_REGION,
@@ -115,6 +120,28 @@ def test_stat(client, admin, s3_bucket):
     assert info.etag and '"' not in info.etag and info.last_modified is not None
     with pytest.raises(ObjectNotFound, match="missing.txt"):
         client.stat("missing.txt")
+
+
+def test_chunks_are_read_as_they_arrive_and_never_exceed_the_size(client, admin, s3_bucket):
+    data = bytes(range(256)) * 4096  # 1 MB
+    put(admin, s3_bucket, "big.bin", data)
+    with client.open("big.bin") as stream:
+        chunks = list(stream.chunks(64 * 1024))
+    assert b"".join(chunks) == data and max(map(len, chunks)) <= 64 * 1024
+
+
+@pytest.mark.parametrize("reader", ["chunks (read1)", "read"])
+def test_a_body_cut_short_is_an_error_not_a_smaller_object(reader):
+    # What urllib3 sees when S3 drops the connection after 50 of 100 promised bytes.
+    raw = urllib3.HTTPResponse(body=io.BytesIO(b"x" * 50), preload_content=False)
+    body = _Body(StreamingBody(raw, 100), 100, "'cut.bin'")
+    stream = ObjectStream(info=ObjectInfo("cut.bin"), body=body)
+    with pytest.raises(StorageError, match="closed the connection with 50 bytes of 'cut.bin' unread"):
+        if reader == "read":
+            while body.read(16):
+                pass
+        else:
+            list(stream.chunks(16))
 
 
 def test_presign_url_fetches_the_bytes(client, admin, s3_bucket):
