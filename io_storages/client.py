@@ -62,6 +62,9 @@ def unquote_etag(value: Optional[str]) -> Optional[str]:
     return value.strip('"') if value else None
 
 
+_READ_SIZE = 1024 * 1024  # most bytes asked of a provider body per read (see ObjectStream.chunks)
+
+
 @dataclass
 class ObjectStream:
     """An open read of an object or of a byte range of it.
@@ -87,18 +90,27 @@ class ObjectStream:
         return self.total_size
 
     def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
-        """The body in pieces of at most `size` bytes. From a body with `read1` (a socket
-        stream) a piece comes as soon as bytes have arrived, not when `size` have: the proxy
-        forwards data while the rest is still on its way."""
+        """The body in pieces of at most `size` bytes.
+
+        The provider is asked for up to `_READ_SIZE` bytes at a time and, when its body has
+        `read1` (a socket stream), for what has arrived rather than a full read. A few large
+        reads keep a proxied stream moving (docs/performance.md); the pieces they are cut into
+        keep `size` the size of what is passed on.
+        """
         read = getattr(self.body, "read1", None) or self.body.read
+        read_size = max(size, _READ_SIZE)
         while True:
-            data = read(size)
+            data = read(read_size)
             if not data:
                 return
-            yield data
+            if len(data) <= size:
+                yield data
+            else:
+                for offset in range(0, len(data), size):
+                    yield data[offset : offset + size]
 
     def read(self) -> bytes:
-        return b"".join(self.chunks(1024 * 1024))
+        return b"".join(self.chunks(_READ_SIZE))
 
     def decoded_body(self):
         """The body as a `.read(n)` stream of the content itself, gzip encoding undone."""
