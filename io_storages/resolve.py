@@ -34,11 +34,15 @@ def split_uri(uri):
 
 def project_import_storages(project_id, schemes=None):
     """The project's import storages of every type (one query per type), or only of the
-    types whose URL scheme is in `schemes`."""
+    types whose URL scheme is in `schemes`.
+
+    The last sync's report is left out: resolving never reads it, and `traceback` holds a
+    line per failed object, megabytes after a large sync that went wrong.
+    """
     storages = []
     for model in registry.all_storage_models(export=False):
         if schemes is None or model.url_scheme in schemes:
-            storages += list(model.objects.filter(project_id=project_id).order_by("id"))
+            storages += list(model.objects.filter(project_id=project_id).defer("traceback", "meta").order_by("id"))
     return storages
 
 

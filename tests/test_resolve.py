@@ -233,6 +233,20 @@ def test_nested_and_embedded_uris_are_rewritten_by_the_matching_storage(alice, p
     assert body(response) == b"png-bytes"
 
 
+@pytest.mark.parametrize("provider", ["s3"], indirect=True)
+def test_resolving_does_not_read_the_last_sync_report(alice, served):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from io_storages.registry import all_storage_models
+
+    for model in all_storage_models(export=False):  # a sync that failed for 100,000 objects
+        model.objects.update(traceback="object failed\n" * 100_000)
+    with CaptureQueriesContext(connection) as queries:
+        assert body(get(alice, served)) == CONTENT
+    assert not [q["sql"] for q in queries if "traceback" in q["sql"]]
+
+
 def test_rewriting_a_page_of_tasks_costs_no_query_per_uri(
     alice, project, s3_server, settings, django_assert_max_num_queries
 ):
