@@ -32,8 +32,8 @@ def split_uri(uri):
     return parts.scheme, parts.netloc, key
 
 
-def project_import_storages(project_id, schemes=None):
-    """The project's import storages of every type (one query per type), or only of the
+def import_storages(schemes=None, **filters):
+    """Import storages of every type matching `filters` (one query per type), or only of the
     types whose URL scheme is in `schemes`.
 
     The last sync's report is left out: resolving never reads it, and `traceback` holds a
@@ -42,16 +42,21 @@ def project_import_storages(project_id, schemes=None):
     storages = []
     for model in registry.all_storage_models(export=False):
         if schemes is None or model.url_scheme in schemes:
-            storages += list(model.objects.filter(project_id=project_id).defer("traceback", "meta").order_by("id"))
+            storages += list(model.objects.filter(**filters).defer("traceback", "meta").order_by("id"))
     return storages
 
 
-def storage_for_uri(project_id, uri):
-    """The project's storage serving `uri` and the key inside it, or (None, None): one query."""
+def project_import_storages(project_id, schemes=None):
+    return import_storages(schemes, project_id=project_id)
+
+
+def storage_for_uri(uri, **filters):
+    """The storage serving `uri` among those matching `filters`, and the key inside it, or
+    (None, None): one query."""
     parts = split_uri(uri)
     if parts is None:
         return None, None
-    return find_storage(project_import_storages(project_id, schemes={parts[0]}), uri)
+    return find_storage(import_storages({parts[0]}, **filters), uri)
 
 
 _clients = {}  # connection settings -> (client, expiry); see shared_client

@@ -5,25 +5,25 @@ stream the bytes through the service."""
 import mimetypes
 
 from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from rest_framework.views import APIView
 
+from core.permissions import organization_filter
 from io_storages.client import StorageError
 from io_storages.proxy import error_response, proxy_response
 from io_storages.resolve import decode_fileuri, shared_client, storage_for_uri
-from projects.views import user_projects
-from tasks.views import user_tasks
 
 
 class ResolveMixin:
-    def resolve(self, request, project_id):
+    def resolve(self, request, **storage_filters):
         fileuri = request.query_params.get("fileuri")
         if not fileuri:
             return error_response(400, "Pass the file URI in the 'fileuri' query parameter (urlsafe base64)")
-        uri = decode_fileuri(fileuri)
-        storage, key = storage_for_uri(project_id, uri)
+        # One query finds the storage and checks access: a task or project of another
+        # organization has no storage the user may see, so it is a 404 like an unknown one.
+        access = organization_filter(request.user, "project__organization")
+        storage, key = storage_for_uri(decode_fileuri(fileuri), **access, **storage_filters)
         if storage is None:
-            return error_response(404, "No storage of this project serves this URI")
+            return error_response(404, "No storage of this task's project that you can see serves this URI")
         try:
             client = shared_client(storage)
             if getattr(storage, "presign", False):
@@ -31,7 +31,7 @@ class ResolveMixin:
         except StorageError as e:
             return error_response(424, str(e))
         # The ETag depends on who may read it: a user and project pair.
-        return proxy_response(request, client, key, f"{request.user.pk}:{project_id}:{storage.pk}")
+        return proxy_response(request, client, key, f"{request.user.pk}:{storage.project_id}:{storage.pk}")
 
     @staticmethod
     def redirect(storage, client, key):
@@ -44,12 +44,9 @@ class ResolveMixin:
 
 class TaskResolveAPI(ResolveMixin, APIView):
     def get(self, request, pk):
-        # Only the project id is needed: loading the task would also decode its (maybe large) data.
-        project_id = get_object_or_404(user_tasks(request.user).values_list("project_id", flat=True), pk=pk)
-        return self.resolve(request, project_id)
+        return self.resolve(request, project__tasks__pk=pk)
 
 
 class ProjectResolveAPI(ResolveMixin, APIView):
     def get(self, request, pk):
-        project_id = get_object_or_404(user_projects(request.user).values_list("id", flat=True), pk=pk)
-        return self.resolve(request, project_id)
+        return self.resolve(request, project_id=pk)

@@ -151,8 +151,15 @@ def test_unversioned_objects_get_no_etag_and_no_304(alice, served):
     assert body(response) == CONTENT
 
 
-def test_other_organization_gets_404(bob, served):
+def test_other_organization_gets_404(bob, served, project):
     assert get(bob, served).status_code == 404
+    assert bob.get(f"/projects/{project.id}/resolve/?fileuri={fileuri(served['uri'])}").status_code == 404
+
+
+@pytest.mark.parametrize("provider", ["s3"], indirect=True)
+def test_a_proxied_read_costs_two_queries(alice, served, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the token; the storage, with the access check in the same query
+        assert body(get(alice, served)) == CONTENT
 
 
 @resolvable
