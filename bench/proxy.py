@@ -19,8 +19,10 @@
 5. latency: the 10 KB object, `--requests` requests from `--clients` threads (one
    requests.Session per thread, one shared boto3 client) for direct boto3, proxy-mode resolve
    (whole body read and checked) and redirect-mode resolve (the 303 is not followed);
-   p50/p99/mean in ms. The same is repeated with one client (`sequential`) to separate the
-   per-request cost from CPU queueing on this machine;
+   `--runs` runs of each, the modes taking turns, so that the machine's changing load hits
+   all of them alike; p50/p99/mean in ms over all runs' requests, and each run's p50. The
+   same is repeated with one client (`sequential`) to separate the per-request cost from CPU
+   queueing on this machine;
 6. stops gunicorn and moto (their process groups, by the pids started here) even on error
    or SIGTERM;
 7. prints one JSON object on stdout (progress goes to stderr).
@@ -124,10 +126,6 @@ class CpuMeter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         web = proc_cpu(self.web_pid) + sum(proc_cpu(p) for p in children(self.web_pid))
         return {"client": usage.ru_utime + usage.ru_stime, "service": web, "moto": proc_cpu(self.moto_pid)}
-
-    @staticmethod
-    def per(before, after, count, scale=1000):
-        return {k: round((after[k] - before[k]) / count * scale, 2) for k in before}
 
 
 def service_env(data_dir):
@@ -282,7 +280,8 @@ def summary(latencies, wall):
 
 def run_load(make_call, n, clients, meter, warmup=16):
     """`make_call()` gives a per-thread function doing one request; n timed requests shared
-    by `clients` threads after `warmup` untimed ones (connections opened, caches warm)."""
+    by `clients` threads after `warmup` untimed ones (connections opened, caches warm).
+    Returns the latencies (s), the wall time (s) and the CPU seconds of each process."""
     local = threading.local()
 
     def one(_):
@@ -298,8 +297,34 @@ def run_load(make_call, n, clients, meter, warmup=16):
         cpu, started = meter.sample(), time.perf_counter()
         latencies = list(pool.map(one, range(n)))
         wall = time.perf_counter() - started
-        cpu_ms = meter.per(cpu, meter.sample(), n)
-    return {**summary(latencies, wall), "cpu_ms_per_request": cpu_ms}
+        after = meter.sample()
+    return latencies, wall, {k: after[k] - cpu[k] for k in cpu}
+
+
+def measure_modes(modes, n, clients, meter, runs):
+    """`runs` runs of n requests for every mode, the modes taking turns (direct, proxy,
+    redirect, direct, ...) so that a change in the machine's load hits them alike. Latency
+    figures are over all runs' requests; `p50_ms_per_run` shows the spread."""
+    pooled = {mode: {"latencies": [], "wall": 0.0, "cpu": {}, "p50s": []} for mode in modes}
+    for run in range(runs):
+        for mode, make in modes.items():
+            latencies, wall, cpu = run_load(make, n, clients, meter)
+            entry = pooled[mode]
+            entry["latencies"] += latencies
+            entry["wall"] += wall
+            entry["p50s"].append(round(statistics.median(latencies) * 1000, 2))
+            for k, v in cpu.items():
+                entry["cpu"][k] = entry["cpu"].get(k, 0.0) + v
+            log(f"{clients} clients, run {run + 1}, {mode}: p50 {entry['p50s'][-1]} ms")
+    results = {}
+    for mode, entry in pooled.items():
+        count = len(entry["latencies"])
+        results[mode] = {
+            **summary(entry["latencies"], entry["wall"]),
+            "p50_ms_per_run": entry["p50s"],
+            "cpu_ms_per_request": {k: round(v / count * 1000, 2) for k, v in entry["cpu"].items()},
+        }
+    return results
 
 
 def direct_small(s3, content):
@@ -431,6 +456,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="throughput runs of each kind (best is kept)")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3, help="latency runs of every mode, in turn")
     parser.add_argument("--sequential-requests", type=int, default=100, help="0: skip the one-client runs")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="also profile N proxied reads in-process")
     parser.add_argument(
@@ -515,10 +541,8 @@ def main():
         ):
             if not n:
                 continue
-            latency[label] = {"clients": clients}
-            for mode, make in modes.items():
-                latency[label][mode] = run_load(make, n, clients, meter)
-                log(f"{label} {mode}: {latency[label][mode]}")
+            results = measure_modes(modes, n, clients, meter, args.runs)
+            latency[label] = {"clients": clients, "runs": args.runs, **results}
 
         def p50_overhead(label):
             if label not in latency:
