@@ -7,6 +7,7 @@ committed rows, and `transaction.on_commit` callbacks, used by the automatic exp
 
 import json
 
+import httpx
 import pytest
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
@@ -20,10 +21,24 @@ LABEL_CONFIG = '<View><Image name="img" value="$image"/></View>'
 
 
 @pytest.fixture
-def ls(live_server, make_member):
-    """The SDK client of a member of "Org A", talking to the live server with its token."""
-    member = make_member("sdk@example.com", "Org A")
-    return LabelStudio(base_url=live_server.url, api_key=member.token)
+def sdk(live_server):
+    """`sdk(token)`: an SDK client talking to the live server with `token`. Their connections
+    are closed after the test: a kept-alive one would hold a server thread past the end."""
+    connections = []
+
+    def connect(token):
+        connections.append(httpx.Client(timeout=60))
+        return LabelStudio(base_url=live_server.url, api_key=token, httpx_client=connections[-1])
+
+    yield connect
+    for connection in connections:
+        connection.close()
+
+
+@pytest.fixture
+def ls(sdk, make_member):
+    """The SDK client of a member of "Org A"."""
+    return sdk(make_member("sdk@example.com", "Org A").token)
 
 
 @pytest.fixture
@@ -211,11 +226,11 @@ def test_export_storage_lifecycle_and_automatic_export(ls, project, s3_server, s
     assert len(bucket_keys(s3_server, s3_bucket)) == 2  # deleting a storage leaves the objects
 
 
-def test_sdk_sees_only_its_organization(ls, live_server, make_member, project):
-    outsider = LabelStudio(base_url=live_server.url, api_key=make_member("eve@example.com", "Org B").token)
+def test_sdk_sees_only_its_organization(ls, sdk, make_member, project):
+    outsider = sdk(make_member("eve@example.com", "Org B").token)
     with pytest.raises(ApiError) as error:
         outsider.import_storage.s3.list(project=project.id)
     assert error.value.status_code == 404
     with pytest.raises(ApiError) as error:
-        LabelStudio(base_url=live_server.url, api_key="not-a-token").import_storage.list_types()
+        sdk("not-a-token").import_storage.list_types()
     assert error.value.status_code == 401
