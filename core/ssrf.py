@@ -10,6 +10,9 @@ refuse it if ANY address it resolves to is not a public unicast address.
 - `guard_url(url)`: `check_url` with a short per-host cache, used as the S3 client's
   `before_connect` hook, so every request is checked again at connect time (DNS can change
   between saving a storage and using it: "DNS rebinding").
+- `check_peer(address, host)`: the address a connection actually reached, checked on the
+  connected socket before anything is sent (the S3 client's `check_peer` hook): a name can
+  still resolve differently for the connect than it did for the check.
 - `is_trusted_endpoint(url)`: the endpoints the operator configured in the environment.
 
 Everything is a no-op when `settings.SSRF_PROTECTION_ENABLED` is false (e.g. a deployment
@@ -183,6 +186,15 @@ def check_host(host: str, port: Optional[int] = None) -> None:
         reason = _refusal_reason(ipaddress.ip_address(address))
         if reason:
             raise SSRFError(f"Endpoint host {host!r} resolves to {reason} ({address}); refused to prevent SSRF")
+
+
+def check_peer(address: str, host: str) -> None:
+    """Raise `SSRFError` if a connection made to reach `host` ended up at a refused address."""
+    if not settings.SSRF_PROTECTION_ENABLED:
+        return
+    reason = _refusal_reason(ipaddress.ip_address(address.split("%", 1)[0]))
+    if reason:
+        raise SSRFError(f"Endpoint host {host!r} connected to {reason} ({address}); refused to prevent SSRF")
 
 
 # --- URLs --------------------------------------------------------------------------------

@@ -267,6 +267,25 @@ class Refused(StorageError):
     pass
 
 
+def test_check_peer_gets_the_address_each_connection_reached(s3_server, s3_bucket, admin):
+    put(admin, s3_bucket, "h.txt")
+    peers = []
+    client = make_client(s3_server, s3_bucket, check_peer=lambda address, host: peers.append((address, host)))
+    assert client.read("h.txt") == DATA
+    assert peers and set(peers) == {("127.0.0.1", "127.0.0.1")}  # moto closes every connection
+
+
+def test_a_refused_peer_gets_no_request_and_its_error_propagates(s3_server, s3_bucket, admin):
+    def refuse(address, host):
+        raise Refused(f"{host} reached {address}")
+
+    client = make_client(s3_server, s3_bucket, check_peer=refuse)
+    with pytest.raises(Refused, match="127.0.0.1 reached 127.0.0.1"):
+        client.write("never.txt", b"x")
+    assert "Contents" not in admin.list_objects_v2(Bucket=s3_bucket, Prefix="never")
+    assert make_client(s3_server, s3_bucket).check() is None  # other clients are not affected
+
+
 @pytest.mark.parametrize("error", [Refused("address 127.0.0.1 is not allowed"), PermissionError("nope")])
 def test_before_connect_exception_propagates_unchanged(s3_server, s3_bucket, error):
     def guard(url):

@@ -1,9 +1,11 @@
 """S3 import/export storages through the REST API against a real moto server."""
 
 import json
+import socket
 
 import pytest
 
+from core import ssrf
 from io_storages.s3.models import S3ImportStorage, S3ImportStorageLink
 from tasks.models import Annotation
 from tests.storage_helpers import create_storage, parquet_bytes, put, s3_config, sync, task_data
@@ -248,6 +250,29 @@ def test_endpoints_on_internal_addresses_are_refused(alice, project, settings, e
         response = alice.post(path, config, format="json")
         assert response.status_code == 400, path
         assert "SSRF" in json.dumps(response.json())
+    assert not S3ImportStorage.objects.exists()
+
+
+def test_dns_rebinding_after_the_checks_is_refused_at_connect(alice, project, bucket, settings, monkeypatch):
+    """A name that resolves to a public address for the two name checks (on save, before the
+    request) and to the server's loopback for urllib3's own lookup: the connected socket is
+    checked too, so the request never leaves."""
+    endpoint, name = bucket
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["93.184.216.34", "93.184.216.34"])  # then 127.0.0.1, where moto listens
+
+    def rebinding_dns(host, *args, **kwargs):
+        if host == "rebind.example":
+            host = next(answers, "127.0.0.1")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    settings.SSRF_PROTECTION_ENABLED = True
+    ssrf.clear_guard_cache()
+    rebinding = endpoint.replace("127.0.0.1", "rebind.example")
+    response = alice.post("/api/storages/s3/", {"project": project.id, **s3_config(rebinding, name)}, format="json")
+    assert response.status_code == 400
+    assert "'rebind.example' connected to a loopback address (127.0.0.1)" in json.dumps(response.json())
     assert not S3ImportStorage.objects.exists()
 
 

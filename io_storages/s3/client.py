@@ -5,9 +5,11 @@ turns botocore exceptions into the interface's `StorageError` subclasses with me
 name the bucket/key/endpoint but never a credential.
 
 `before_connect(url)` is called before every HTTP request this client sends (retries and
-region redirects included), so an SSRF guard can refuse an address at connect time. Whatever
-it raises propagates unchanged (only botocore exceptions are translated), so the guard
-should raise a `StorageError` subclass to give the user a safe message.
+region redirects included), and `check_peer(address, host)` with the address each new
+connection reached, before anything is sent on it, so an SSRF guard can refuse an address
+at connect time. Whatever they raise propagates unchanged (only botocore exceptions are
+translated), so the guard should raise a `StorageError` subclass to give the user a safe
+message.
 """
 
 from __future__ import annotations
@@ -131,6 +133,46 @@ class _Body:
         self._raw.close()
 
 
+class _PeerCheckedConnection:
+    """Mixed into botocore's connection classes: calls `check_peer(address, host)` once the
+    socket is connected. A connection through a proxy is not checked: its peer is the proxy,
+    which looks the endpoint up itself."""
+
+    check_peer: Callable[[str, str], None]
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        if not self.proxy:
+            try:
+                self.check_peer(sock.getpeername()[0], self.host)
+            except BaseException:
+                sock.close()
+                raise
+        return sock
+
+
+def _check_connected_peers(s3, check_peer: Callable[[str, str], None]) -> None:
+    """Make every connection `s3` opens pass `check_peer` before sending anything.
+
+    Checking the endpoint's name before a request is not enough: urllib3 looks the name up
+    again to connect, and a rebinding DNS server can answer a public address to the check
+    and 169.254.169.254 to the connect. The connected socket's address is the one that
+    counts. botocore has no public hook at this level, so the client's pool classes are
+    replaced with subclasses whose connections run the check.
+    """
+    session = s3._endpoint.http_session
+    classes = {}
+    for scheme, pool in session._pool_classes_by_scheme.items():
+        connection = type(
+            f"PeerChecked{pool.ConnectionCls.__name__}",
+            (_PeerCheckedConnection, pool.ConnectionCls),
+            {"check_peer": staticmethod(check_peer)},
+        )
+        classes[scheme] = type(f"PeerChecked{pool.__name__}", (pool,), {"ConnectionCls": connection})
+    session._pool_classes_by_scheme = classes  # used for proxy managers created later
+    session._manager.pool_classes_by_scheme = classes
+
+
 def _blank_to_none(value: Optional[str]) -> Optional[str]:
     # Form fields arrive as "" when left empty; boto3 would take "" as a real value.
     return value or None
@@ -150,6 +192,7 @@ class S3Client(StorageClient):
         endpoint_url: Optional[str] = None,
         sse_kms_key_id: Optional[str] = None,
         before_connect: Optional[Callable[[str], None]] = None,
+        check_peer: Optional[Callable[[str, str], None]] = None,
     ):
         super().__init__(bucket)
         self.sse_kms_key_id = _blank_to_none(sse_kms_key_id)
@@ -174,6 +217,8 @@ class S3Client(StorageClient):
                 # Returning None lets botocore send the request itself.
 
             self._s3.meta.events.register("before-send.s3.*", hook)
+        if check_peer is not None:
+            _check_connected_peers(self._s3, check_peer)
 
     # --- error mapping -------------------------------------------------------
     def _safe(self, text: str) -> str:
@@ -218,6 +263,8 @@ class S3Client(StorageClient):
                 "set aws_access_key_id / aws_secret_access_key"
             ) from None
         except (BotoConnectionError, HTTPClientError) as e:
+            if isinstance(e.kwargs.get("error"), StorageError):  # raised by check_peer
+                raise e.kwargs["error"] from None
             raise StorageError(
                 f"Cannot reach S3 endpoint '{self._s3.meta.endpoint_url}' "
                 f"for bucket '{self.bucket}' ({type(e).__name__})"

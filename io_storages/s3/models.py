@@ -33,14 +33,15 @@ class S3StorageMixin(models.Model):
         return f"s3://{self.bucket}/{self.prefix or ''}"
 
     def get_client(self):
-        from core.ssrf import check_url, guard_url, is_trusted_endpoint
+        from core.ssrf import check_peer, check_url, guard_url, is_trusted_endpoint
         from io_storages.s3.client import S3Client
 
         endpoint = self.s3_endpoint or None
-        guard = None
+        guards = {}
         if endpoint and not is_trusted_endpoint(endpoint):
             check_url(endpoint)
-            guard = guard_url  # checked again at connect time (DNS may change)
+            # Checked again for every request and on every connected socket (DNS may change).
+            guards = {"before_connect": guard_url, "check_peer": check_peer}
         return S3Client(
             self.bucket,
             aws_access_key_id=self.aws_access_key_id,
@@ -49,7 +50,7 @@ class S3StorageMixin(models.Model):
             region_name=self.region_name,
             endpoint_url=endpoint,
             sse_kms_key_id=self.aws_sse_kms_key_id,
-            before_connect=guard,
+            **guards,
         )
 
 
