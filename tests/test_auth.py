@@ -20,6 +20,18 @@ def test_wrong_token_gets_401():
     assert client.get("/api/projects/").status_code == 401
 
 
+def test_a_token_authenticates_as_its_own_user(alice, bob):
+    assert alice.get("/api/current-user/whoami").json()["email"] == "alice@example.com"
+    assert bob.get("/api/current-user/whoami").json()["email"] == "bob@example.com"
+
+
+def test_the_token_of_an_inactive_user_gets_401(alice):
+    alice.user.is_active = False
+    alice.user.save()
+    response = alice.get("/api/projects/")
+    assert response.status_code == 401 and response.json()["detail"] == "User inactive or deleted."
+
+
 def test_session_authenticates(alice):
     client = APIClient()
     assert client.login(username="alice@example.com", password="pw")
