@@ -17,6 +17,11 @@ class Provider:
     import_model_path: str
     export_model_path: str
 
+    @property
+    def client_module(self):
+        """`io_storages.<package>.client`, next to the models."""
+        return self.import_model_path.rsplit(".models.", 1)[0] + ".client"
+
     @cached_property
     def import_model(self):
         return import_string(self.import_model_path)
