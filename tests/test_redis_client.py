@@ -110,6 +110,36 @@ def test_open_reads_whole_values_and_inclusive_ranges(make_client, admin, loc):
     assert client.read(f"{loc}/v") == b"0123456789"
 
 
+def test_large_values_are_read_a_megabyte_at_a_time(make_client, admin, loc, monkeypatch):
+    value = bytes(range(256)) * 14_000  # 3.4 MB
+    admin.set(f"{loc}/big", value)
+    replies = []
+    real_execute = Pipeline.execute
+
+    def recording_execute(self, *args, **kwargs):
+        result = real_execute(self, *args, **kwargs)
+        replies.append(max((len(r) for r in result if isinstance(r, bytes)), default=0))
+        return result
+
+    monkeypatch.setattr(Pipeline, "execute", recording_execute)
+    client = make_client(loc)
+    with client.open(f"{loc}/big") as stream:
+        chunks = list(stream.chunks(64 * 1024))
+    assert b"".join(chunks) == value and max(map(len, chunks)) == 64 * 1024
+    assert len(replies) == 4 and max(replies) == 1024 * 1024  # never the whole value at once
+    with client.open(f"{loc}/big", 500_000, 2_600_000) as part:
+        assert part.read() == value[500_000:2_600_001] and part.content_length == 2_100_001
+
+
+def test_a_value_whose_length_changes_mid_read_fails_the_read(make_client, admin, loc):
+    admin.set(f"{loc}/v", b"a" * 3_000_000)
+    with make_client(loc).open(f"{loc}/v") as stream:
+        assert len(stream.body.read(1024 * 1024)) == 1024 * 1024
+        admin.set(f"{loc}/v", b"b" * 10)
+        with pytest.raises(StorageError, match="changed while it was being read"):
+            stream.body.read(1024 * 1024)
+
+
 def test_empty_missing_and_non_string_keys(make_client, admin, loc):
     admin.set(f"{loc}/empty", b"")
     admin.hset(f"{loc}/hash", "f", "v")

@@ -15,7 +15,6 @@ SSRF check and the connection see the same address (no second DNS answer in betw
 
 from __future__ import annotations
 
-import io
 import re
 import socket
 from contextlib import contextmanager
@@ -62,6 +61,43 @@ def resolve_checked(host: str, port: int, check: Callable[[str, int], None]) -> 
     for address in addresses:
         check(address, port)
     return addresses[0]
+
+
+_PIECE = 1024 * 1024  # bytes per GETRANGE: what one open stream holds at most
+
+
+class _Pieces:
+    """The body of an open value, fetched `_PIECE` bytes at a time with GETRANGE, so a large
+    value is never held whole. Redis keeps no version of a value: a length that changes
+    between pieces fails the read (a same-length rewrite cannot be detected)."""
+
+    def __init__(self, client: "RedisClient", key: str, size: int, first: bytes, offset: int, last: int):
+        self._client, self._key, self._size = client, key, size
+        self._buffer, self._position = first, 0  # the current piece and how far it was read
+        self._offset, self._last = offset, last  # the next piece starts at _offset
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self.read(_PIECE), b""))
+        if self._position >= len(self._buffer) and self._offset <= self._last:
+            self._buffer, self._position = self._fetch(), 0
+        data = self._buffer[self._position : self._position + n]
+        self._position += len(data)
+        return data
+
+    def _fetch(self) -> bytes:
+        piece_end = min(self._offset + _PIECE - 1, self._last)
+        pipe = self._client._redis.pipeline(transaction=True)
+        pipe.strlen(self._key).getrange(self._key, self._offset, piece_end)
+        with self._client._errors(self._key):
+            size, data = self._client._execute(pipe)
+        if size != self._size or not data:
+            raise StorageError(f"Redis key '{self._key}' changed while it was being read")
+        self._offset += len(data)
+        return data
+
+    def close(self) -> None:
+        self._buffer, self._position, self._offset = b"", 0, self._last + 1
 
 
 class RedisClient(StorageClient):
@@ -183,22 +219,22 @@ class RedisClient(StorageClient):
         begin = start or 0
         if begin < 0 or (end is not None and end < begin):
             raise RangeNotSatisfiable(f"Invalid range {start}-{end} for '{key}'")
-        # MULTI/EXEC: type, size and bytes come from the same version of the value.
+        # MULTI/EXEC: type, size and the first piece come from the same version of the value.
+        first_end = begin + _PIECE - 1 if end is None else min(end, begin + _PIECE - 1)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.type(key).strlen(key).getrange(key, begin, -1 if end is None else end)
+        pipe.type(key).strlen(key).getrange(key, begin, first_end)
         with self._errors(key):
-            kind, size, data = self._execute(pipe)
+            kind, size, first = self._execute(pipe)
         self._require_string(key, kind)
         ranged = start is not None or end is not None
         if ranged and begin >= size:
             raise RangeNotSatisfiable(f"Requested range is past the end of Redis key '{key}'")
-        # Redis only answers whole replies, so the range is in memory already (Redis itself
-        # holds every value in memory, and the proxy bounds ranges): a BytesIO serves .read(n).
+        last = size - 1 if end is None else min(end, size - 1)
         return ObjectStream(
             info=ObjectInfo(key=key, size=size),
-            body=io.BytesIO(data),
+            body=_Pieces(self, key, size, first, begin + len(first), last),
             start=begin if ranged else None,
-            end=begin + len(data) - 1 if ranged else None,
+            end=last if ranged else None,
             total_size=size,
         )
 
