@@ -1,7 +1,8 @@
 """Django admin for every storage of every provider in the registry (no per-provider code).
 
 Secrets (each model's `secret_fields`) are never rendered: their inputs are empty password
-fields, and leaving one empty keeps the stored value.
+fields, and leaving one empty keeps the stored value. A "remove the stored ..." checkbox next
+to each clears it (e.g. to fall back to the server's own credentials).
 """
 
 from django import forms
@@ -29,7 +30,9 @@ class StorageAdminForm(forms.ModelForm):
         cleaned = super().clean()
         if self.instance.pk:
             for name in self.secret_fields():
-                if not cleaned.get(name):  # left empty: keep what is stored
+                if cleaned.get(f"clear_{name}"):
+                    cleaned[name] = None if self._meta.model._meta.get_field(name).null else ""
+                elif not cleaned.get(name):  # left empty: keep what is stored
                     cleaned[name] = getattr(self.instance, name)
         return cleaned
 
@@ -43,6 +46,16 @@ class StorageAdmin(admin.ModelAdmin):
     raw_id_fields = ("project",)
     readonly_fields = STATUS_FIELDS
     actions = ("sync_now",)
+
+    def get_form(self, request, obj=None, **kwargs):
+        """On a change form, the form also has a `clear_<name>` checkbox for each secret."""
+        if obj is not None:
+            clears = {
+                f"clear_{name}": forms.BooleanField(required=False, label=f"Remove the stored {name}")
+                for name in getattr(self.model, "secret_fields", ())
+            }
+            kwargs["form"] = type(self.form.__name__, (self.form,), clears)
+        return super().get_form(request, obj, **kwargs)
 
     @admin.action(description="Sync now")
     def sync_now(self, request, queryset):

@@ -334,6 +334,19 @@ def test_admin_change_form_hides_and_keeps_secrets(admin_web, alice, project, bu
     assert storage.aws_secret_access_key == "replaced-secret" and storage.aws_access_key_id == SECRET_KEY_ID
 
 
+def test_admin_can_remove_a_stored_secret(admin_web, alice, project, bucket):
+    storage = make_secret_import(alice, project, bucket)
+    url = f"/admin/io_storages/s3importstorage/{storage.pk}/change/"
+    assert 'name="clear_aws_secret_access_key"' in admin_web.get(url).content.decode()
+
+    response = admin_web.post(url, form_data(storage, clear_aws_secret_access_key="on"))
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    storage.refresh_from_db()
+    assert storage.aws_secret_access_key is None and storage.aws_access_key_id == SECRET_KEY_ID
+    add_page = admin_web.get("/admin/io_storages/s3importstorage/add/")
+    assert add_page.status_code == 200 and "clear_" not in add_page.content.decode()
+
+
 def test_admin_sync_now_action(admin_web, alice, project, bucket):
     endpoint, name = bucket
     put(endpoint, name, "a.jpg", b"x")
