@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/proxy.py
     .venv/bin/python bench/proxy.py --profile 200     # plus an in-process cProfile of the view
+    .venv/bin/python bench/proxy.py --database-url postgres://postgres@127.0.0.1:5432/test
 
 1. starts a moto server on a free loopback port and puts a 100 MB object and a 10 KB object;
 2. runs `manage.py migrate` and `manage.py createuser bench@example.com --password x
-   --token BENCHTOKEN` in a fresh temp DATA_DIR (SQLite there, REDIS_URL empty,
+   --token BENCHTOKEN` in a fresh temp DATA_DIR (SQLite there, or with `--database-url` a
+   database bench_proxy_<pid> created on that PostgreSQL server and dropped after; REDIS_URL empty,
    SSRF_PROTECTION_ENABLED=false so the loopback moto endpoint is accepted,
    RESOLVER_PROXY_TIMEOUT=120 so a 100 MB stream is not cut by the 10 s default), then starts
    the service as production does: `gunicorn core.wsgi --workers 2 --threads 8
@@ -68,6 +70,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from bench.databases import postgres_database  # noqa: E402
 from tests.fixtures.servers import (  # noqa: E402
     S3_ACCESS_KEY,
     S3_REGION,
@@ -469,13 +472,20 @@ def main():
     parser.add_argument("--wsgi", default="core.wsgi", help="WSGI module gunicorn serves (to try a variant)")
     parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=THREADS, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--database-url", help="PostgreSQL server to use (a database bench_proxy_<pid> is created and dropped)"
+    )
     args = parser.parse_args()
     WSGI_APP, WORKERS, THREADS = args.wsgi, args.workers, args.threads
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below
 
     started_servers = []
     data_dir = tempfile.mkdtemp(prefix="bench-proxy-")
-    env = {**service_env(data_dir), **dict(item.split("=", 1) for item in args.env)}
+    env = service_env(data_dir)
+    drop_database = None
+    if args.database_url:
+        env["DATABASE_URL"], drop_database = postgres_database(args.database_url, f"bench_proxy_{os.getpid()}")
+    env.update(item.split("=", 1) for item in args.env)
     load_before = os.getloadavg()
     try:
         log("starting moto")
@@ -604,6 +614,8 @@ def main():
         for server in reversed(started_servers):
             log(f"stopping {server.name} (pid {server.proc.pid})")
             server.stop()
+        if drop_database:
+            drop_database()
         subprocess.run(["rm", "-rf", data_dir], check=False)
 
 

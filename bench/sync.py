@@ -36,12 +36,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.servers import (
+from bench.databases import postgres_database  # noqa: E402
+from tests.fixtures.servers import (  # noqa: E402
     S3_ACCESS_KEY,
     S3_REGION,
     S3_SECRET_KEY,
@@ -116,23 +116,6 @@ def bare_list_seconds(s3, n, repeat=3):
         best = min(best, (time.perf_counter() - started, cpu_seconds() - cpu))
         assert count == n, f"listed {count} keys, expected {n}"
     return best
-
-
-def postgres_urls(admin_url):
-    """(URL of the dedicated benchmark database, function that drops it)."""
-    import psycopg
-
-    parts = urlsplit(admin_url)
-    conninfo = urlunsplit(parts._replace(scheme="postgresql"))
-
-    def recreate(create=True):
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            if create:
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-    recreate()
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}")), lambda: recreate(create=False)
 
 
 def setup_django(data_dir, database_url):
@@ -299,7 +282,7 @@ def main():
 
         database_url = None
         if args.database_url:
-            database_url, drop_db = postgres_urls(args.database_url)
+            database_url, drop_db = postgres_database(args.database_url, BENCH_DB)
         setup_django(data_dir, database_url)
         from django.conf import settings
         from django.db import connection
