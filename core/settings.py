@@ -99,6 +99,12 @@ DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_PREPARED_STATEMENTS", False):
+    # Server-side binding lets psycopg prepare the queries a connection runs repeatedly (token,
+    # storage of a resolve): 0.95 -> 0.3 ms of PostgreSQL CPU per proxied read. Off by default:
+    # it changes how every query is bound, and transaction-mode poolers (PgBouncer < 1.21)
+    # cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the in-process sync write while API requests read.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
