@@ -103,11 +103,8 @@ class ObjectStream:
             data = read(read_size)
             if not data:
                 return
-            if len(data) <= size:
-                yield data
-            else:
-                for offset in range(0, len(data), size):
-                    yield data[offset : offset + size]
+            for offset in range(0, len(data), size):  # a read of at most `size`: data itself
+                yield data[offset : offset + size]
 
     def read(self) -> bytes:
         return b"".join(self.chunks(_READ_SIZE))

@@ -23,7 +23,7 @@ class ResolveMixin:
         access = organization_filter(request.user, "project__organization")
         storage, key = storage_for_uri(decode_fileuri(fileuri), **access, **storage_filters)
         if storage is None:
-            return error_response(404, "No storage of this task's project that you can see serves this URI")
+            return error_response(404, "No storage that you can see in this project serves this URI")
         try:
             client = shared_client(storage)
             if getattr(storage, "presign", False):
