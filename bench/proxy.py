@@ -16,8 +16,10 @@
    import storage on the bucket (project "proxy": presign=false, project "redirect":
    presign=true) and two imported tasks (`s3://bucket/big.bin`, `s3://bucket/small.bin`);
    the resolve URLs are taken from `GET /api/tasks/<id>/` (data rewritten by the service);
-4. throughput: the 100 MB object, direct (boto3 get_object, read in 1 MB chunks) and through
-   the proxy (requests, stream=True, iter_content(1 MB)), alternated, best of `--rounds`;
+4. throughput: the 100 MB object, direct (boto3 get_object, read in 1 MB chunks), through
+   the proxy (requests, stream=True, iter_content(1 MB)) and, as a reference, boto3 again
+   through bench/relay.py (a zero-copy TCP relay: the cost of one more loopback hop and
+   nothing else, what any proxy could reach here); in turn, best of `--rounds`;
 5. latency: the 10 KB object, `--requests` requests from `--clients` threads (one
    requests.Session per thread, one shared boto3 client) for direct boto3, proxy-mode resolve
    (whole body read and checked) and redirect-mode resolve (the 303 is not followed);
@@ -119,16 +121,21 @@ def children(pid):
 
 
 class CpuMeter:
-    """CPU seconds used by this process (the clients), the gunicorn master and workers, and
-    moto: wall times on a shared machine vary with its load, CPU per request much less."""
+    """CPU seconds used by this process (the clients), the gunicorn master and workers, moto
+    and the relay: wall times on a shared machine vary with its load, CPU per request much less."""
 
-    def __init__(self, web_pid, moto_pid):
-        self.web_pid, self.moto_pid = web_pid, moto_pid
+    def __init__(self, web_pid, moto_pid, relay_pid):
+        self.web_pid, self.moto_pid, self.relay_pid = web_pid, moto_pid, relay_pid
 
     def sample(self):
         usage = resource.getrusage(resource.RUSAGE_SELF)
         web = proc_cpu(self.web_pid) + sum(proc_cpu(p) for p in children(self.web_pid))
-        return {"client": usage.ru_utime + usage.ru_stime, "service": web, "moto": proc_cpu(self.moto_pid)}
+        return {
+            "client": usage.ru_utime + usage.ru_stime,
+            "service": web,
+            "moto": proc_cpu(self.moto_pid),
+            "relay": proc_cpu(self.relay_pid),
+        }
 
 
 def service_env(data_dir):
@@ -171,6 +178,12 @@ def gunicorn_argv(port):
         "--timeout",
         "120",
     ]
+
+
+def relay_argv(target_url):
+    """bench/relay.py between a free port and `target_url` (for `start_server`)."""
+    target = urlsplit(target_url).netloc
+    return lambda port: [sys.executable, str(ROOT / "bench" / "relay.py"), str(port), target]
 
 
 def wait_ready(base, timeout=60):
@@ -512,32 +525,29 @@ def main():
         proxy_project, proxy_urls = setup_project(web.url, moto.url, "bench proxy", presign=False)
         _, redirect_urls = setup_project(web.url, moto.url, "bench redirect", presign=True)
         log("resolve URL (proxy):", proxy_urls[SMALL_KEY])
-        meter = CpuMeter(web.proc.pid, moto.proc.pid)
+        relay = start_server(relay_argv(moto.url), name="relay")
+        started_servers.append(relay)
+        meter = CpuMeter(web.proc.pid, moto.proc.pid, relay.proc.pid)
 
-        # Throughput: alternate direct and proxy so machine load hits both alike.
-        session = requests.Session()
-        direct_runs, proxy_runs = [], []
-        direct_cpu = dict.fromkeys(("client", "service", "moto"), 0.0)
-        proxy_cpu = dict(direct_cpu)
-
-        def add(total, before, after):
-            for k in total:
-                total[k] += after[k] - before[k]
-
+        # Throughput: the three kinds take turns so that the machine's load hits them alike.
+        session, s3_relayed = requests.Session(), s3_admin(relay.url)
+        downloads = {
+            "direct_boto3": lambda: direct_download(s3, big_size, tail),
+            "proxy": lambda: proxy_download(session, proxy_urls[BIG_KEY], big_size, tail),
+            "relay_boto3": lambda: direct_download(s3_relayed, big_size, tail),
+        }
+        runs = {kind: [] for kind in downloads}
+        cpu = {kind: dict.fromkeys(meter.sample(), 0.0) for kind in downloads}
         for i in range(args.rounds):
-            before = meter.sample()
-            direct_runs.append(direct_download(s3, big_size, tail))
-            middle = meter.sample()
-            proxy_runs.append(proxy_download(session, proxy_urls[BIG_KEY], big_size, tail))
-            add(direct_cpu, before, middle)
-            add(proxy_cpu, middle, meter.sample())
-            log(
-                f"round {i + 1}: direct {big_size / MB / direct_runs[-1]:.0f} MB/s, "
-                f"proxy {big_size / MB / proxy_runs[-1]:.0f} MB/s"
-            )
-        direct_mbs = big_size / MB / min(direct_runs)
-        proxy_mbs = big_size / MB / min(proxy_runs)
-        ratio = proxy_mbs / direct_mbs
+            for kind, download in downloads.items():
+                before = meter.sample()
+                runs[kind].append(download())
+                after = meter.sample()
+                for k in before:
+                    cpu[kind][k] += after[k] - before[k]
+            log(f"round {i + 1}: " + ", ".join(f"{k} {big_size / MB / v[-1]:.0f} MB/s" for k, v in runs.items()))
+        mb_s = {kind: big_size / MB / min(seconds) for kind, seconds in runs.items()}
+        ratio = mb_s["proxy"] / mb_s["direct_boto3"]
 
         latency = {}
         modes = {
@@ -576,7 +586,7 @@ def main():
                     "127.0.0.1:0", "127.0.0.1:<free port>"
                 ),
                 "cpu_accounting": "cpu_* figures: utime+stime from /proc of this process (clients), "
-                "the gunicorn master+workers (service) and moto, per request or per download",
+                "the gunicorn master+workers (service), moto and bench/relay.py, per request or per download",
                 "service_env": {k: v for k, v in env.items() if k != "DATA_DIR"},
                 "note": "RESOLVER_PROXY_TIMEOUT=120 (default 10 s) so the 100 MB stream is not cut; "
                 "client, moto and gunicorn share the machine's CPUs",
@@ -585,16 +595,15 @@ def main():
             "throughput": {
                 "object_mb": args.big_mb,
                 "rounds": args.rounds,
-                "direct_boto3_mb_s": round(direct_mbs, 1),
-                "proxy_mb_s": round(proxy_mbs, 1),
+                **{f"{kind}_mb_s": round(value, 1) for kind, value in mb_s.items()},
                 "ratio_proxy_over_direct": round(ratio, 3),
                 "target_ratio": 0.8,
                 "target_met": ratio >= 0.8,
-                "direct_runs_s": [round(x, 3) for x in direct_runs],
-                "proxy_runs_s": [round(x, 3) for x in proxy_runs],
+                "ratio_relay_over_direct": round(mb_s["relay_boto3"] / mb_s["direct_boto3"], 3),
+                "ratio_proxy_over_relay": round(mb_s["proxy"] / mb_s["relay_boto3"], 3),
+                "runs_s": {kind: [round(x, 3) for x in seconds] for kind, seconds in runs.items()},
                 "cpu_s_per_download": {
-                    "direct_boto3": {k: round(v / args.rounds, 3) for k, v in direct_cpu.items()},
-                    "proxy": {k: round(v / args.rounds, 3) for k, v in proxy_cpu.items()},
+                    kind: {k: round(v / args.rounds, 3) for k, v in used.items()} for kind, used in cpu.items()
                 },
             },
             "latency": {
