@@ -106,9 +106,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     # cannot keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the in-process sync write while API requests read.
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
-    DATABASES["default"]["OPTIONS"]["timeout"] = 30
+    # WAL lets the in-process sync write while API requests read. IMMEDIATE transactions take
+    # the write lock when they begin, so a busy database makes them wait (up to `timeout` s):
+    # a default (deferred) transaction that reads, then writes, fails at once with "database is
+    # locked" when another thread wrote in between, whatever the timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL;", timeout=30, transaction_mode="IMMEDIATE"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True

@@ -67,3 +67,9 @@ class TaskSerializer(serializers.ModelSerializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("'data' must be a JSON object")
         return value
+
+    def validate_meta(self, value):
+        # A form field "null" parses to None past DRF's null check; the column is NOT NULL.
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("'meta' must be a JSON object")
+        return value

@@ -42,3 +42,39 @@ def test_wsgi_imports_every_provider_and_freezes_what_start_up_made(tmp_path):
     loaded = fresh_interpreter(tmp_path, script)
     assert {p.client_module for p in PROVIDERS.values()} <= set(loaded["modules"])
     assert loaded["frozen"] > 50_000  # Django and the SDKs: out of the cyclic GC's sight
+
+
+CONCURRENT_WRITERS = """
+import json, threading, time, django
+django.setup()
+from django.core.management import call_command
+from django.db import connection, transaction
+call_command("migrate", verbosity=0)
+from core.models import Organization
+from projects.models import Project
+org, errors = Organization.objects.create(title="o"), []
+
+def writer(i):
+    try:
+        for n in range(20):
+            with transaction.atomic():  # what a delete or an import does: read, then write
+                list(Project.objects.all()[:5])
+                time.sleep(0.001)
+                Project.objects.create(title=f"{i}-{n}", organization=org)
+    except Exception as e:
+        errors.append(repr(e))
+    finally:
+        connection.close()
+
+threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(json.dumps({"errors": errors, "projects": Project.objects.count()}))
+"""
+
+
+def test_embedded_sqlite_makes_concurrent_writers_wait_instead_of_failing(tmp_path):
+    # gunicorn's threads share one SQLite file: a read-then-write transaction used to fail at
+    # once with "database is locked" when another thread wrote first (a 500 on the API).
+    result = fresh_interpreter(tmp_path, CONCURRENT_WRITERS, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    assert result == {"errors": [], "projects": 160}

@@ -137,3 +137,18 @@ def test_update_and_delete_task(alice, project):
     assert alice.patch(f"/api/tasks/{task.id}/", {"data": {"n": 2}}, format="json").json()["data"] == {"n": 2}
     assert alice.patch(f"/api/tasks/{task.id}/", {"data": [1]}, format="json").status_code == 400
     assert alice.delete(f"/api/tasks/{task.id}/").status_code == 204
+
+
+@pytest.mark.parametrize(
+    "fmt, bad",
+    # As a form field, "null" parses to None after DRF's null check: it used to reach the NOT
+    # NULL column (500).
+    [("multipart", "null"), ("multipart", "[1]"), ("json", None), ("json", [1])],
+)
+def test_task_meta_must_be_an_object_and_is_kept_when_refused(alice, project, fmt, bad):
+    import_tasks(alice, project, [{"data": {"n": 1}, "meta": {"source": "a"}}])
+    task = project.tasks.get()
+    response = alice.patch(f"/api/tasks/{task.id}/", {"meta": bad}, format=fmt)
+    assert response.status_code == 400 and "meta" in response.json(), response.content
+    task.refresh_from_db()
+    assert task.meta == {"source": "a"}
