@@ -3,6 +3,7 @@
 import time
 
 from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -36,8 +37,9 @@ class ProjectMixin:
             .annotate(
                 task_number=Count("tasks", distinct=True),
                 num_tasks_with_annotations=Count("tasks", filter=Q(tasks__total_annotations__gt=0), distinct=True),
-                total_annotations_number=Sum("tasks__total_annotations"),
-                total_predictions_number=Sum("tasks__total_predictions"),
+                # A sum over no tasks is NULL: a project without tasks has 0 of both.
+                total_annotations_number=Coalesce(Sum("tasks__total_annotations"), 0),
+                total_predictions_number=Coalesce(Sum("tasks__total_predictions"), 0),
             )
             .order_by("-id")
         )
