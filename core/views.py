@@ -1,15 +1,21 @@
 """Current-user endpoints: the API token (shown and rotated) and whoami."""
 
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+TOKEN = inline_serializer("Token", {"token": serializers.CharField()})
+
 
 class CurrentUserTokenAPI(APIView):
+    @extend_schema(responses=TOKEN)
     def get(self, request):
         token, _ = Token.objects.get_or_create(user=request.user)
         return Response({"token": token.key})
 
+    @extend_schema(request=None, responses={201: TOKEN})
     def post(self, request):
         """Rotate: the old token stops working at once."""
         Token.objects.filter(user=request.user).delete()
@@ -17,6 +23,19 @@ class CurrentUserTokenAPI(APIView):
 
 
 class WhoAmIAPI(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "WhoAmI",
+            {
+                "id": serializers.IntegerField(),
+                "email": serializers.EmailField(),
+                "username": serializers.CharField(),
+                "organizations": inline_serializer(
+                    "OrganizationRef", {"id": serializers.IntegerField(), "title": serializers.CharField()}, many=True
+                ),
+            },
+        )
+    )
     def get(self, request):
         user = request.user
         return Response(

@@ -4,6 +4,7 @@ serializer in the registry."""
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import empty as _EMPTY
@@ -11,8 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.permissions import organization_filter
+from core.schema import PROJECT
 from io_storages import registry
 from io_storages.client import StorageError
+from io_storages.schema import StorageSchema, any_storage
 from io_storages.serializers import serializer_for
 from projects.views import get_user_project
 
@@ -28,16 +31,31 @@ class StorageTypeMixin:
     """Resolves `storage_type` (URL) and `export` (URL conf) into a model and serializer."""
 
     export = False
+    schema = StorageSchema()
 
     @property
     def model(self):
+        storage_type = self.kwargs.get("storage_type")
+        if storage_type is None and self.schema_generation:
+            storage_type = next(iter(registry.PROVIDERS))  # any type: its queryset types the `id`
         try:
-            return registry.storage_model(self.kwargs["storage_type"], export=self.export)
+            return registry.storage_model(storage_type, export=self.export)
         except KeyError:
-            raise Http404(f"Unknown storage type '{self.kwargs['storage_type']}'")
+            raise Http404(f"Unknown storage type '{storage_type}'")
+
+    @property
+    def schema_generation(self):
+        return getattr(self, "swagger_fake_view", False)  # set by drf-spectacular on its views
 
     def get_serializer_class(self):
         return serializer_for(self.model)
+
+    def get_serializer(self, *args, **kwargs):
+        """Also on the APIView-based views, which DRF's OPTIONS answer asks for one."""
+        if self.schema_generation:
+            return any_storage(self.export)
+        kwargs.setdefault("context", {"request": self.request, "view": self})
+        return self.get_serializer_class()(*args, **kwargs)
 
     def get_queryset(self):
         return self.model.objects.filter(**organization_filter(self.request.user, "project__organization"))
@@ -66,6 +84,7 @@ class StorageDetailAPI(StorageTypeMixin, generics.RetrieveUpdateDestroyAPIView):
 
 
 class StorageSyncAPI(StorageTypeMixin, APIView):
+    @extend_schema(request=None)
     def post(self, request, storage_type, pk):
         storage = self.stored_storage(pk)
         options = {}
@@ -84,7 +103,14 @@ class StorageConfigMixin(StorageTypeMixin):
 
     def unsaved_storage(self, request):
         data = request.data.copy() if hasattr(request.data, "copy") else dict(request.data)
-        instance = self.stored_storage(data.pop("id")) if data.get("id") else None
+        storage_id = data.get("id")  # a form's last value, as a string
+        data.pop("id", None)
+        if storage_id in (None, ""):
+            instance = None
+        elif isinstance(storage_id, (int, str)) and str(storage_id).isdigit():
+            instance = self.stored_storage(int(storage_id))
+        else:
+            raise ValidationError({"id": ["A storage id is a number"]})
         serializer = self.get_serializer_class()(
             instance=instance, data=data, partial=instance is not None, validate_only=True, context={"request": request}
         )
@@ -93,6 +119,7 @@ class StorageConfigMixin(StorageTypeMixin):
 
 
 class StorageValidateAPI(StorageConfigMixin, APIView):
+    @extend_schema(responses={200: inline_serializer("StorageValid", {})})
     def post(self, request, storage_type):
         self.unsaved_storage(request)
         return Response({})
@@ -101,6 +128,22 @@ class StorageValidateAPI(StorageConfigMixin, APIView):
 class StorageFilesAPI(StorageConfigMixin, APIView):
     """Preview: the first `limit` objects a sync would import."""
 
+    @extend_schema(
+        responses=inline_serializer(
+            "StorageFiles",
+            {
+                "files": inline_serializer(
+                    "StorageFile",
+                    {
+                        "key": serializers.CharField(),
+                        "last_modified": serializers.DateTimeField(allow_null=True),
+                        "size": serializers.IntegerField(allow_null=True),
+                    },
+                    many=True,
+                )
+            },
+        )
+    )
     def post(self, request, storage_type):
         try:
             limit = max(1, min(int(request.data.get("limit", request.query_params.get("limit", 100))), 1000))
@@ -121,6 +164,26 @@ class StorageFilesAPI(StorageConfigMixin, APIView):
 class StorageFormAPI(StorageTypeMixin, APIView):
     """Form layout for a UI: the writable fields with their type, label and help."""
 
+    @extend_schema(
+        responses=inline_serializer(
+            "StorageForm",
+            {
+                "type": serializers.CharField(),
+                "fields": inline_serializer(
+                    "StorageFormField",
+                    {
+                        "name": serializers.CharField(),
+                        "type": serializers.ChoiceField(["text", "password", "toggle", "number"]),
+                        "label": serializers.CharField(),
+                        "required": serializers.BooleanField(),
+                        "help": serializers.CharField(),
+                        "default": serializers.JSONField(allow_null=True),
+                    },
+                    many=True,
+                ),
+            },
+        )
+    )
     def get(self, request, storage_type):
         serializer = self.get_serializer_class()(context={"request": request})
         secret = set(self.model.secret_fields)
@@ -154,6 +217,10 @@ class AllStoragesAPI(APIView):
 
     export = False
 
+    def get_serializer(self, *args, **kwargs):  # only the schema generator asks
+        return any_storage(self.export, many=True)
+
+    @extend_schema(parameters=[PROJECT])
     def get(self, request):
         project = _project_param(request)
         result = []
@@ -167,5 +234,10 @@ class AllStoragesAPI(APIView):
 
 
 class StorageTypesAPI(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "StorageType", {"name": serializers.CharField(), "title": serializers.CharField()}, many=True
+        )
+    )
     def get(self, request):
         return Response([{"name": p.name, "title": p.title} for p in registry.PROVIDERS.values()])

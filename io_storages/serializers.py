@@ -23,7 +23,7 @@ class StorageSerializer(serializers.ModelSerializer):
         if validate_only:  # checking a configuration does not need it attached to a project
             self.fields["project"].required = False
 
-    def get_type(self, obj):
+    def get_type(self, obj) -> str:
         return self.Meta.model.storage_type
 
     def validate_project(self, project):

@@ -5,12 +5,23 @@ stream the bytes through the service."""
 import mimetypes
 
 from django.http import HttpResponseRedirect
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
 from core.permissions import organization_filter
 from io_storages.client import StorageError
 from io_storages.proxy import error_response, proxy_response
 from io_storages.resolve import decode_fileuri, shared_client, storage_for_uri
+from io_storages.schema import ERROR, FILE_HEADERS, FILE_RESPONSES, FILEURI
+
+RESOLVE_SCHEMA = extend_schema(
+    parameters=[FILEURI, *FILE_HEADERS],
+    responses={
+        **FILE_RESPONSES,
+        303: OpenApiResponse(description="Redirect to a presigned URL (storages with presign=true)"),
+        424: ERROR,
+    },
+)
 
 
 class ResolveMixin:
@@ -43,10 +54,12 @@ class ResolveMixin:
 
 
 class TaskResolveAPI(ResolveMixin, APIView):
+    @RESOLVE_SCHEMA
     def get(self, request, pk):
         return self.resolve(request, project__tasks__pk=pk)
 
 
 class ProjectResolveAPI(ResolveMixin, APIView):
+    @RESOLVE_SCHEMA
     def get(self, request, pk):
         return self.resolve(request, project_id=pk)

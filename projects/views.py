@@ -5,16 +5,20 @@ import time
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
-from rest_framework import generics, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import PageNumberPagination
 from core.permissions import organization_filter
+from core.schema import ERROR, RESOLVE_URI
 from projects.models import Project
 from projects.serializers import ProjectSerializer
 from tasks.importing import TaskFormatError, create_tasks, parse_task
+from tasks.serializers import TaskSerializer
 
 
 def user_projects(user):
@@ -67,6 +71,25 @@ class ProjectDetailAPI(ProjectMixin, generics.RetrieveUpdateDestroyAPIView):
 class ProjectImportAPI(APIView):
     """POST a JSON list of tasks (or one task object); all are validated before any is created."""
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,  # [{"data": {...}, "annotations": [...], ...}] or flat data objects
+        responses={
+            201: inline_serializer(
+                "ImportResult",
+                {
+                    "task_count": serializers.IntegerField(),
+                    "annotation_count": serializers.IntegerField(),
+                    "prediction_count": serializers.IntegerField(),
+                    "duration": serializers.FloatField(),
+                    "file_upload_ids": serializers.ListField(child=serializers.IntegerField()),
+                    "could_be_tasks_list": serializers.BooleanField(),
+                    "found_formats": serializers.ListField(child=serializers.CharField()),
+                    "data_columns": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+            400: OpenApiTypes.OBJECT,
+        },
+    )
     def post(self, request, pk):
         project = get_user_project(request.user, pk)
         started = time.monotonic()
@@ -102,8 +125,8 @@ class ProjectImportAPI(APIView):
 class ProjectNextTaskAPI(APIView):
     """The first task (by inner_id) that has no annotation yet; 404 when none is left."""
 
+    @extend_schema(parameters=[RESOLVE_URI], responses={200: TaskSerializer, 404: ERROR})
     def get(self, request, pk):
-        from tasks.serializers import TaskSerializer
         from tasks.views import resolver_context
 
         project = get_user_project(request.user, pk)

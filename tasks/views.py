@@ -3,12 +3,14 @@
 from django.db import transaction
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from core.permissions import organization_filter
+from core.schema import PROJECT, RESOLVE_URI
 from projects.views import get_user_project
 from tasks.models import Annotation, Task
 from tasks.serializers import AnnotationSerializer, TaskSerializer
@@ -53,6 +55,7 @@ class TaskPagination(PageNumberPagination):
         )
 
 
+@extend_schema_view(get=extend_schema(parameters=[PROJECT, RESOLVE_URI]))
 class TaskListAPI(generics.ListAPIView):
     serializer_class = TaskSerializer
     pagination_class = TaskPagination
@@ -73,6 +76,11 @@ class TaskListAPI(generics.ListAPIView):
         return context
 
 
+@extend_schema_view(
+    get=extend_schema(parameters=[RESOLVE_URI]),
+    put=extend_schema(parameters=[RESOLVE_URI]),
+    patch=extend_schema(parameters=[RESOLVE_URI]),
+)
 class TaskDetailAPI(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = TaskSerializer
 

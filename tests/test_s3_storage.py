@@ -192,6 +192,26 @@ def test_validate_with_id_takes_missing_secrets_from_the_stored_storage(alice, p
     assert response.status_code == 200 and response.json() == {}
 
 
+def test_validate_with_a_form_or_a_bad_id(alice, project, bucket):
+    endpoint, name = bucket
+    put(endpoint, name, "a.jpg", b"x")
+    storage = make_import(alice, project, bucket, use_blob_urls=True)
+    form = alice.post("/api/storages/s3/validate", {"id": str(storage["id"]), "bucket": name}, format="multipart")
+    assert form.status_code == 200 and form.json() == {}
+    for bad in (["1"], {"a": 1}, True, "x1"):  # each used to be a 500
+        response = alice.post("/api/storages/s3/validate", {"id": bad, "bucket": name}, format="json")
+        assert response.status_code == 400 and "id" in response.json(), (bad, response.content)
+
+
+@pytest.mark.parametrize("path", ["validate", "files", "{id}/sync", "", "{id}"])
+def test_options_describes_the_storage_views(alice, project, bucket, path):
+    # OPTIONS asks the view for a serializer: the APIView-based ones answered 500.
+    put(*bucket, "a.jpg", b"x")
+    storage = make_import(alice, project, bucket, use_blob_urls=True)
+    response = alice.options(f"/api/storages/s3/{path.format(id=storage['id'])}")
+    assert response.status_code == 200 and response.json()["name"]
+
+
 def test_other_organization_cannot_see_or_use_storages(alice, bob, project, bucket):
     put(*bucket, "a.jpg", b"x")
     storage = make_import(alice, project, bucket, use_blob_urls=True)

@@ -4,6 +4,7 @@ who can see a project with a local files import storage covering it (Range, ETag
 import os
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
 
 from core.permissions import organization_filter
@@ -11,6 +12,7 @@ from io_storages.client import StorageError
 from io_storages.localfiles.client import LocalFilesClient, resolve_under
 from io_storages.localfiles.models import LocalFilesImportStorage
 from io_storages.proxy import error_response, proxy_response
+from io_storages.schema import FILE_HEADERS, FILE_RESPONSES
 
 
 def _ancestors(path):
@@ -26,6 +28,13 @@ def _ancestors(path):
 
 
 class LocalFilesAPI(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("d", str, required=True, description="The file's path under LOCAL_FILES_DOCUMENT_ROOT"),
+            *FILE_HEADERS,
+        ],
+        responses=FILE_RESPONSES,
+    )
     def get(self, request):
         if not settings.LOCAL_FILES_SERVING_ENABLED:
             return error_response(404, "Serving local files is disabled (LOCAL_FILES_SERVING_ENABLED)")
