@@ -2,6 +2,8 @@
 URL (`/api/storages/<type>/...`, `/api/storages/export/<type>/...`) and finds its model and
 serializer in the registry."""
 
+from collections.abc import Mapping
+
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -18,6 +20,13 @@ from io_storages.client import StorageError
 from io_storages.schema import StorageSchema, any_storage
 from io_storages.serializers import serializer_for
 from projects.views import get_user_project
+
+
+def _body(request):
+    """The request body as a mapping (JSON object or form): a JSON list or number is a 400."""
+    if not isinstance(request.data, Mapping):
+        raise ValidationError({"detail": ["The request body must be a JSON object"]})
+    return request.data
 
 
 def _project_param(request):
@@ -89,7 +98,7 @@ class StorageSyncAPI(StorageTypeMixin, APIView):
         storage = self.stored_storage(pk)
         options = {}
         if self.export:
-            only_new = request.data.get(
+            only_new = _body(request).get(
                 "save_only_new_annotations", request.query_params.get("save_only_new_annotations")
             )
             options["only_new"] = str(only_new).lower() in ("1", "true", "yes")
@@ -102,7 +111,7 @@ class StorageConfigMixin(StorageTypeMixin):
     stored storage's values (secrets included) fill what the body omits."""
 
     def unsaved_storage(self, request):
-        data = request.data.copy() if hasattr(request.data, "copy") else dict(request.data)
+        data = _body(request).copy()
         storage_id = data.get("id")  # a form's last value, as a string
         data.pop("id", None)
         if storage_id in (None, ""):
@@ -146,7 +155,7 @@ class StorageFilesAPI(StorageConfigMixin, APIView):
     )
     def post(self, request, storage_type):
         try:
-            limit = max(1, min(int(request.data.get("limit", request.query_params.get("limit", 100))), 1000))
+            limit = max(1, min(int(_body(request).get("limit", request.query_params.get("limit", 100))), 1000))
         except (TypeError, ValueError):
             raise ValidationError({"limit": ["A number from 1 to 1000"]})
         storage = self.unsaved_storage(request)

@@ -203,6 +203,15 @@ def test_validate_with_a_form_or_a_bad_id(alice, project, bucket):
         assert response.status_code == 400 and "id" in response.json(), (bad, response.content)
 
 
+@pytest.mark.parametrize("path", ["s3/validate", "s3/files", "export/s3/validate", "export/s3/{id}/sync"])
+@pytest.mark.parametrize("body", [[None, None], 1.5, "text"])
+def test_a_body_that_is_not_an_object_is_a_400(alice, project, bucket, path, body):
+    put(*bucket, "a.jpg", b"x")
+    storage = alice.post("/api/storages/export/s3/", {"project": project.id, **s3_config(*bucket)}, format="json")
+    response = alice.post(f"/api/storages/{path.format(id=storage.json()['id'])}", body, format="json")
+    assert response.status_code == 400 and "JSON object" in json.dumps(response.json()), response.content
+
+
 @pytest.mark.parametrize("path", ["validate", "files", "{id}/sync", "", "{id}"])
 def test_options_describes_the_storage_views(alice, project, bucket, path):
     # OPTIONS asks the view for a serializer: the APIView-based ones answered 500.
