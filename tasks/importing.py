@@ -25,6 +25,37 @@ class ParsedTask:
     predictions: list = field(default_factory=list)
 
 
+def nul_character_at(value, path=""):
+    """Where the JSON `value` holds a NUL character (in a string or a key), as a path like
+    `data.text` or `annotations[0]`, or None. PostgreSQL stores none in text or jsonb (the
+    insert fails), so such values are refused on every database alike."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return inner
+            found = nul_character_at(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_character_at(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def refuse_nul_characters(value, error=None):
+    """Raise `error` (TaskFormatError by default) naming where `value` holds a NUL character."""
+    where = nul_character_at(value)
+    if where is not None:
+        raise (error or TaskFormatError)(
+            f"{where or 'The value'} contains a NUL character (\\u0000), which cannot be stored"
+        )
+
+
 def _result_list(item, what, index):
     if not isinstance(item, dict):
         raise TaskFormatError(f"{what} #{index} must be a JSON object, got {type(item).__name__}")
@@ -47,6 +78,7 @@ def parse_task(value) -> ParsedTask:
     """Validate one task value and split it into data, meta, annotations and predictions."""
     if not isinstance(value, dict):
         raise TaskFormatError(f"A task must be a JSON object, got {type(value).__name__}")
+    refuse_nul_characters(value)
     if not isinstance(value.get("data"), dict):
         return ParsedTask(data=value)
 

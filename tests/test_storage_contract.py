@@ -143,11 +143,12 @@ def test_broken_objects_are_reported_by_key_while_others_import(alice, project, 
             "t/good.json": {"text": "ok"},
             "t/broken.json": '[{"text": "a"}, {"text": ',
             "t/bad.json": {"data": {}, "annotations": [{"result": 1}]},
+            "t/nul.json": {"text": "a\x00b"},  # PostgreSQL cannot store it: reported, not a failed sync
         },
     )
     result = sync(alice, provider, create(alice, project, provider, provider.config(location, prefix="t")))
     assert result["status"] == "completed_with_errors"
-    assert "t/broken.json" in result["traceback"] and "t/bad.json" in result["traceback"]
+    assert all(f"t/{name}.json" in result["traceback"] for name in ("broken", "bad", "nul"))
     assert data_of(project) == [{"text": "ok"}]
 
 

@@ -49,6 +49,12 @@ def test_import_accepts_a_single_task_object(alice, project):
         ([{"data": {"x": 1}, "predictions": {"result": []}}], "'predictions' must be a list"),
         (["just a string"], "must be a JSON object"),
         ([], "non-empty"),
+        # PostgreSQL stores no NUL character in text or jsonb: the insert would fail (a 500).
+        ([{"text": "a\x00b"}], "text contains a NUL character"),
+        (
+            [{"data": {"x": 1}, "predictions": [{"result": [], "model_version": "v\x00"}]}],
+            "predictions[0].model_version",
+        ),
     ],
 )
 def test_invalid_import_gives_400_naming_the_problem_and_creates_nothing(alice, project, bad, message):
@@ -118,6 +124,18 @@ def test_annotation_result_must_be_a_list(alice, project):
     task = project.tasks.get()
     response = alice.post(f"/api/tasks/{task.id}/annotations/", {"result": "x"}, format="json")
     assert response.status_code == 400 and "result" in response.json()
+
+
+def test_nul_characters_are_refused_and_nothing_changes(alice, project):
+    import_tasks(alice, project, [{"n": 1}])
+    task = project.tasks.get()
+    for field, value in (("data", {"n": "\x00"}), ("meta", {"k\x00": 1})):
+        response = alice.patch(f"/api/tasks/{task.id}/", {field: value}, format="json")
+        assert response.status_code == 400 and "NUL character" in response.json()[field][0], response.content
+    response = alice.post(f"/api/tasks/{task.id}/annotations/", {"result": [{"v": "\x00"}]}, format="json")
+    assert response.status_code == 400 and "[0].v contains a NUL" in response.json()["result"][0]
+    task.refresh_from_db()
+    assert task.data == {"n": 1} and task.meta == {} and task.total_annotations == 0
 
 
 def test_tasks_and_annotations_of_other_organizations_are_hidden(alice, bob, project):
