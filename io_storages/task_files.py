@@ -160,6 +160,19 @@ def _require_object(key: str, value, where: str) -> dict:
 # --- JSON formats ------------------------------------------------------------
 
 
+class _NotJSON(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, but they are not JSON (RFC 8259) and
+    PostgreSQL's jsonb refuses them, which would fail the sync's whole batch of inserts."""
+
+
+def _refuse_constant(name):
+    raise _NotJSON(f"{name} is not a JSON value")
+
+
+def _loads(text: str):
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def _iter_jsonl(key: str, lines: Iterator[tuple[int, bytes]], start_index: int = 0) -> Iterator[TaskRow]:
     """One JSON object per non-empty line; row_index counts non-empty lines."""
     row_index = start_index
@@ -168,9 +181,11 @@ def _iter_jsonl(key: str, lines: Iterator[tuple[int, bytes]], start_index: int =
         if not text:
             continue
         try:
-            value = json.loads(text)
+            value = _loads(text)
         except json.JSONDecodeError as e:
             raise TaskFileError(f"{key}: invalid JSON on line {line_number}, column {e.colno}: {e.msg}") from None
+        except _NotJSON as e:
+            raise TaskFileError(f"{key}: invalid JSON on line {line_number}: {e}") from None
         yield TaskRow(_require_object(key, value, f"line {line_number}"), row_index, None)
         row_index += 1
 
@@ -220,8 +235,8 @@ def _iter_object_or_jsonl(key: str, stream) -> Iterator[TaskRow]:
         if first_text:
             break
     try:
-        first = json.loads(first_text)
-    except json.JSONDecodeError:
+        first = _loads(first_text)
+    except ValueError:  # not JSON (or not only JSON) on its own
         first = None
 
     if isinstance(first, dict):
@@ -241,9 +256,11 @@ def _iter_object_or_jsonl(key: str, stream) -> Iterator[TaskRow]:
     except UnicodeDecodeError as e:
         raise TaskFileError(f"{key} is not valid UTF-8 ({e.reason})") from None
     try:
-        value = json.loads(text)
+        value = _loads(text)
     except json.JSONDecodeError as e:
         raise TaskFileError(f"{key}: invalid JSON on line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except _NotJSON as e:
+        raise TaskFileError(f"{key}: invalid JSON: {e}") from None
     yield TaskRow(_require_object(key, value, "the file"), None, None)
 
 
@@ -290,8 +307,8 @@ def _parquet_row_to_task(row: dict) -> dict:
         value = task.get(column)
         if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
             try:
-                decoded = json.loads(value)
-            except json.JSONDecodeError:
+                decoded = _loads(value)
+            except ValueError:  # not JSON after all: the text stays as it is
                 continue
             if isinstance(decoded, (dict, list)):
                 task[column] = decoded

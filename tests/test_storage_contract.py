@@ -143,12 +143,14 @@ def test_broken_objects_are_reported_by_key_while_others_import(alice, project, 
             "t/good.json": {"text": "ok"},
             "t/broken.json": '[{"text": "a"}, {"text": ',
             "t/bad.json": {"data": {}, "annotations": [{"result": 1}]},
-            "t/nul.json": {"text": "a\x00b"},  # PostgreSQL cannot store it: reported, not a failed sync
+            # PostgreSQL stores neither: each is reported, instead of failing the batch of inserts.
+            "t/nul.json": {"text": "a\x00b"},
+            "t/nan.json": '{"score": NaN}',
         },
     )
     result = sync(alice, provider, create(alice, project, provider, provider.config(location, prefix="t")))
     assert result["status"] == "completed_with_errors"
-    assert all(f"t/{name}.json" in result["traceback"] for name in ("broken", "bad", "nul"))
+    assert all(f"t/{name}.json" in result["traceback"] for name in ("broken", "bad", "nul", "nan"))
     assert data_of(project) == [{"text": "ok"}]
 
 

@@ -151,6 +151,21 @@ def test_truncated_list():
 
 
 @pytest.mark.parametrize(
+    "key, data, message",
+    [
+        ("tasks.jsonl", b'{"text": "a"}\n{"score": NaN}\n', "invalid JSON on line 2: NaN is not a JSON value"),
+        ("task.json", b'{"score": Infinity}', "invalid JSON: Infinity is not a JSON value"),
+        ("task.json", b'{\n  "score": -Infinity\n}', "invalid JSON: -Infinity is not a JSON value"),
+        ("tasks.json", b'[{"score": NaN}]', "invalid JSON near list item 0"),
+    ],
+)
+def test_nan_and_infinity_are_not_json(key, data, message):
+    # Python's json reads them; PostgreSQL's jsonb refuses them, failing the sync's whole batch.
+    with pytest.raises(TaskFileError, match=message):
+        rows(key, data)
+
+
+@pytest.mark.parametrize(
     "key, data, where",
     [
         ("tasks.json", b'[{"text": "a"}, "just a string"]', "list item 1"),
