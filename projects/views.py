@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, UnsupportedMediaType, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -71,6 +72,9 @@ class ProjectDetailAPI(ProjectMixin, generics.RetrieveUpdateDestroyAPIView):
 class ProjectImportAPI(APIView):
     """POST a JSON list of tasks (or one task object); all are validated before any is created."""
 
+    # Tasks are JSON: a form body is a 415 (its fields would become task data, lists and all).
+    parser_classes = [JSONParser]
+
     @extend_schema(
         request=OpenApiTypes.OBJECT,  # [{"data": {...}, "annotations": [...], ...}] or flat data objects
         responses={
@@ -93,7 +97,10 @@ class ProjectImportAPI(APIView):
     def post(self, request, pk):
         project = get_user_project(request.user, pk)
         started = time.monotonic()
-        payload = request.data
+        try:
+            payload = request.data
+        except UnsupportedMediaType:
+            raise UnsupportedMediaType(request.content_type, "Send the tasks as JSON (Content-Type: application/json)")
         if isinstance(payload, dict):
             payload = [payload]
         if not isinstance(payload, list) or not payload:

@@ -64,6 +64,19 @@ def test_invalid_import_gives_400_naming_the_problem_and_creates_nothing(alice, 
     assert project.tasks.count() == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data": {"text": ["a", "b\x00"]}},
+        {"data": "text=a&text=b", "content_type": "application/x-www-form-urlencoded"},
+    ],
+)
+def test_import_takes_json_only(alice, project, body):
+    response = alice.post(f"/api/projects/{project.id}/import", **body)
+    assert response.status_code == 415 and "application/json" in response.json()["detail"]
+    assert project.tasks.count() == 0
+
+
 def test_inner_id_is_consecutive_per_project(alice, project):
     import_tasks(alice, project, [{"n": 1}, {"n": 2}])
     import_tasks(alice, project, [{"n": 3}])
