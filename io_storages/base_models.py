@@ -43,6 +43,8 @@ class StorageInfo(models.Model):
 
     # --- status transitions (each is one UPDATE of the fields it changes) -----
     def _update(self, **fields):
+        if fields.get("traceback"):  # messages quote keys and values: PostgreSQL stores no NUL
+            fields["traceback"] = fields["traceback"].replace("\x00", "\\u0000")
         for name, value in fields.items():
             setattr(self, name, value)
         type(self).objects.filter(pk=self.pk).update(**fields)

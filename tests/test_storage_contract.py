@@ -144,13 +144,14 @@ def test_broken_objects_are_reported_by_key_while_others_import(alice, project, 
             "t/broken.json": '[{"text": "a"}, {"text": ',
             "t/bad.json": {"data": {}, "annotations": [{"result": 1}]},
             # PostgreSQL stores neither: each is reported, instead of failing the batch of inserts.
-            "t/nul.json": {"text": "a\x00b"},
+            "t/nul.json": {"text": "ok", "key\x00": "a\x00b"},
             "t/nan.json": '{"score": NaN}',
         },
     )
     result = sync(alice, provider, create(alice, project, provider, provider.config(location, prefix="t")))
     assert result["status"] == "completed_with_errors"
     assert all(f"t/{name}.json" in result["traceback"] for name in ("broken", "bad", "nul", "nan"))
+    assert "\x00" not in result["traceback"]
     assert data_of(project) == [{"text": "ok"}]
 
 
