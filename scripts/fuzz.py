@@ -1,0 +1,124 @@
+"""Fuzz the whole REST API from its own OpenAPI schema with schemathesis; exit 1 on any 5xx.
+
+    .venv/bin/python scripts/fuzz.py                       # SQLite, about 6 minutes
+    .venv/bin/python scripts/fuzz.py --database-url postgres://postgres@127.0.0.1:5432/test
+    .venv/bin/python scripts/fuzz.py --max-examples 200    # longer
+
+Installs schemathesis in .cache/fuzz-venv (it is not a dependency of the service or of the
+tests), starts the service under gunicorn on a throw-away database (SQLite in a temporary
+folder, or a database fuzz_<pid> created on the given PostgreSQL server and dropped after),
+creates a user and one project, task, annotation and storage of each type, all with the same
+id, and runs schemathesis once per storage type with that id in every path, so generated
+bodies reach the views instead of a 404 (DELETE operations in a second round, after all the
+others). Checks: no 5xx. The service's log (with the
+tracebacks) is kept and its path printed. docs/fuzzing.md says what earlier runs found.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.databases import postgres_database  # noqa: E402
+from io_storages.registry import PROVIDERS  # noqa: E402
+from tests.fixtures.servers import _bin, start_server  # noqa: E402
+
+VENV = ROOT / ".cache" / "fuzz-venv"
+SCHEMATHESIS_VERSION = "4.32.5"
+TOKEN, ID = "FUZZTOKEN", 900001
+
+SEED = f"""
+from django.contrib.auth import get_user_model
+from core.models import Organization
+from io_storages import registry
+from projects.models import Project
+from tasks.models import Annotation, Task
+user = get_user_model().objects.get(email="fuzz@example.com")
+organization = Organization.objects.get(members=user)
+project = Project.objects.create(pk={ID}, title="Fuzzed", organization=organization, created_by=user)
+Task.objects.create(pk={ID}, project=project, data={{"image": "s3://bucket/a.jpg"}}, inner_id=1)
+Annotation.objects.create(pk={ID}, task_id={ID}, project=project, result=[], completed_by=user)
+for name in registry.PROVIDERS:
+    for export in (False, True):
+        registry.storage_model(name, export=export).objects.create(pk={ID}, project=project)
+"""
+
+CONFIG = f"""
+request-timeout = 30.0
+[auth.openapi.tokenAuth]
+api_key = "Token {TOKEN}"
+[[operations]]
+include-path-regex = "\\\\{{id\\\\}}"
+parameters = {{ "path.id" = {ID}, "path.storage_type" = "%s" }}
+"""
+
+
+def schemathesis():
+    binary = VENV / "bin" / "schemathesis"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        pip = [str(VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, f"schemathesis=={SCHEMATHESIS_VERSION}"], check=True)
+    return str(binary)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="PostgreSQL server (default: SQLite in a temporary folder)")
+    parser.add_argument("--max-examples", type=int, default=30, help="fuzzing examples per operation")
+    args = parser.parse_args()
+
+    binary = schemathesis()
+    data_dir = tempfile.mkdtemp(prefix="fuzz-")
+    env = {**os.environ, "DATA_DIR": data_dir, "DATABASE_URL": f"sqlite:///{data_dir}/db.sqlite3", "REDIS_URL": ""}
+    env.update(LOG_LEVEL="WARNING", LOCAL_FILES_SERVING_ENABLED="true", LOCAL_FILES_DOCUMENT_ROOT=data_dir)
+    drop = None
+    if args.database_url:
+        env["DATABASE_URL"], drop = postgres_database(args.database_url, f"fuzz_{os.getpid()}")
+    manage = [sys.executable, "manage.py"]
+    try:
+        subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        createuser = [*manage, "createuser", "fuzz@example.com", "--password", "x", "--token", TOKEN]
+        subprocess.run(createuser, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*manage, "shell", "-c", SEED], cwd=ROOT, env=env, check=True)
+        gunicorn = start_server(
+            lambda port: [_bin("gunicorn"), "core.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "4",
+                          "--worker-class", "gthread", "--timeout", "60"],
+            name="fuzz-service", env=env, cwd=str(ROOT), timeout=30,
+        )  # fmt: skip
+        failed = []
+        try:
+            # Deletes last: before them, every run finds the seeded rows in place.
+            runs = [(name, ["--exclude-method", "DELETE"]) for name in PROVIDERS]
+            runs += [(name, ["--include-method", "DELETE"]) for name in PROVIDERS]
+            for storage_type, methods in runs:
+                config = Path(data_dir) / f"{storage_type}.toml"
+                config.write_text(CONFIG % storage_type)
+                print(f"--- storage type {storage_type}, {' '.join(methods)}", flush=True)
+                run = subprocess.run(
+                    [binary, "--config-file", str(config), "run", f"{gunicorn.url}/api/schema/?format=json",
+                     "--checks", "not_a_server_error", "--max-examples", str(args.max_examples), "--workers", "2",
+                     "--exclude-path", "/api/current-user/token/", *methods],  # a new token would end the login
+                    cwd=data_dir,
+                )  # fmt: skip
+                if run.returncode:
+                    failed.append(f"{storage_type} ({' '.join(methods)})")
+        finally:
+            log = Path(data_dir) / "service.log"
+            log.write_text(gunicorn.output())  # stop() removes the server's own copy
+            gunicorn.stop()
+        print(f"service log: {log}")
+        print("5xx found with storage types: " + ", ".join(failed) if failed else "no 5xx found")
+        return 1 if failed else 0
+    finally:
+        if drop:
+            drop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
