@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import empty as _EMPTY
@@ -17,7 +17,7 @@ from core.permissions import organization_filter
 from core.schema import PROJECT
 from io_storages import registry
 from io_storages.client import StorageError
-from io_storages.schema import StorageSchema, any_storage
+from io_storages.schema import FILES, FORM, TYPES, VALID, StorageSchema, any_storage
 from io_storages.serializers import serializer_for
 from projects.views import get_user_project
 
@@ -128,7 +128,7 @@ class StorageConfigMixin(StorageTypeMixin):
 
 
 class StorageValidateAPI(StorageConfigMixin, APIView):
-    @extend_schema(responses={200: inline_serializer("StorageValid", {})})
+    @extend_schema(responses={200: VALID})
     def post(self, request, storage_type):
         self.unsaved_storage(request)
         return Response({})
@@ -137,22 +137,7 @@ class StorageValidateAPI(StorageConfigMixin, APIView):
 class StorageFilesAPI(StorageConfigMixin, APIView):
     """Preview: the first `limit` objects a sync would import."""
 
-    @extend_schema(
-        responses=inline_serializer(
-            "StorageFiles",
-            {
-                "files": inline_serializer(
-                    "StorageFile",
-                    {
-                        "key": serializers.CharField(),
-                        "last_modified": serializers.DateTimeField(allow_null=True),
-                        "size": serializers.IntegerField(allow_null=True),
-                    },
-                    many=True,
-                )
-            },
-        )
-    )
+    @extend_schema(responses=FILES)
     def post(self, request, storage_type):
         try:
             limit = max(1, min(int(_body(request).get("limit", request.query_params.get("limit", 100))), 1000))
@@ -173,26 +158,7 @@ class StorageFilesAPI(StorageConfigMixin, APIView):
 class StorageFormAPI(StorageTypeMixin, APIView):
     """Form layout for a UI: the writable fields with their type, label and help."""
 
-    @extend_schema(
-        responses=inline_serializer(
-            "StorageForm",
-            {
-                "type": serializers.CharField(),
-                "fields": inline_serializer(
-                    "StorageFormField",
-                    {
-                        "name": serializers.CharField(),
-                        "type": serializers.ChoiceField(["text", "password", "toggle", "number"]),
-                        "label": serializers.CharField(),
-                        "required": serializers.BooleanField(),
-                        "help": serializers.CharField(),
-                        "default": serializers.JSONField(allow_null=True),
-                    },
-                    many=True,
-                ),
-            },
-        )
-    )
+    @extend_schema(responses=FORM)
     def get(self, request, storage_type):
         serializer = self.get_serializer_class()(context={"request": request})
         secret = set(self.model.secret_fields)
@@ -243,10 +209,6 @@ class AllStoragesAPI(APIView):
 
 
 class StorageTypesAPI(APIView):
-    @extend_schema(
-        responses=inline_serializer(
-            "StorageType", {"name": serializers.CharField(), "title": serializers.CharField()}, many=True
-        )
-    )
+    @extend_schema(responses=TYPES)
     def get(self, request):
         return Response([{"name": p.name, "title": p.title} for p in registry.PROVIDERS.values()])

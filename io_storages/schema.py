@@ -5,7 +5,8 @@ serializers."""
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, inline_serializer
+from rest_framework import serializers
 
 from core.schema import ERROR, PROJECT
 from io_storages import registry
@@ -56,3 +57,40 @@ class StorageSchema(AutoSchema):
         if self.method == "GET" and self._is_list_view():
             parameters.append(PROJECT)
         return parameters
+
+
+# Answers of the storage views that are not a storage.
+VALID = inline_serializer("StorageValid", {})
+TYPES = inline_serializer("StorageType", {"name": serializers.CharField(), "title": serializers.CharField()}, many=True)
+FILES = inline_serializer(
+    "StorageFiles",
+    {
+        "files": inline_serializer(
+            "StorageFile",
+            {
+                "key": serializers.CharField(),
+                "last_modified": serializers.DateTimeField(allow_null=True),
+                "size": serializers.IntegerField(allow_null=True),
+            },
+            many=True,
+        )
+    },
+)
+FORM = inline_serializer(
+    "StorageForm",
+    {
+        "type": serializers.CharField(),
+        "fields": inline_serializer(
+            "StorageFormField",
+            {
+                "name": serializers.CharField(),
+                "type": serializers.ChoiceField(["text", "password", "toggle", "number"]),
+                "label": serializers.CharField(),
+                "required": serializers.BooleanField(),
+                "help": serializers.CharField(),
+                "default": serializers.JSONField(allow_null=True),
+            },
+            many=True,
+        ),
+    },
+)
