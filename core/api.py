@@ -28,7 +28,9 @@ class PageNumberPagination(PageNumberPagination):
     max_page_size = 10000
 
 
-_CONVERTERS = {"int": "[0-9]+", "str": "[^/]+"}
+# Ids have at most 18 digits: a longer one is out of a bigint's range, and SQLite raises
+# (a 500) instead of finding nothing for some lookups. Such a URL is a 404 like any unknown one.
+_CONVERTERS = {"int": "[0-9]{1,18}", "str": "[^/]+"}
 
 
 def path(route, view, name=None):

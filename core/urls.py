@@ -11,6 +11,8 @@ from io_storages.urls import urlpatterns as storage_urls
 from projects import views as projects
 from tasks import views as tasks
 
+handler404 = "core.views.not_found"
+
 urlpatterns = [
     plain_path("admin/", admin.site.urls),
     plain_path("django-rq/", include("django_rq.urls")),

@@ -1,5 +1,6 @@
 """Current-user endpoints: the API token (shown and rotated) and whoami."""
 
+from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
@@ -46,3 +47,8 @@ class WhoAmIAPI(APIView):
                 "organizations": list(user.organizations.values("id", "title")),
             }
         )
+
+
+def not_found(request, exception):
+    """A URL that matches no route: JSON like every other API answer, not Django's HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -54,3 +54,17 @@ def test_openapi_schema_and_docs_are_served(alice):
     assert schema.status_code == 200
     assert b"/api/projects/" in schema.content
     assert alice.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/nothing-here/",
+        "/api/tasks/99999999999999999999999/",  # beyond a bigint: SQLite raised for some lookups
+        "/projects/99999999999999999999999/resolve/?fileuri=czM6Ly9idWNrZXQvYS5wbmc=",
+        "/tasks/99999999999999999999999/resolve/?fileuri=czM6Ly9idWNrZXQvYS5wbmc=",
+    ],
+)
+def test_unknown_urls_and_ids_out_of_range_are_json_404s(alice, path):
+    response = alice.get(path)
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
