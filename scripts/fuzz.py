@@ -72,6 +72,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="PostgreSQL server (default: SQLite in a temporary folder)")
     parser.add_argument("--max-examples", type=int, default=30, help="fuzzing examples per operation")
+    parser.add_argument("--types", nargs="+", choices=list(PROVIDERS), default=list(PROVIDERS), help="storage types")
     args = parser.parse_args()
 
     binary = schemathesis()
@@ -95,8 +96,8 @@ def main():
         failed = []
         try:
             # Deletes last: before them, every run finds the seeded rows in place.
-            runs = [(name, ["--exclude-method", "DELETE"]) for name in PROVIDERS]
-            runs += [(name, ["--include-method", "DELETE"]) for name in PROVIDERS]
+            runs = [(name, ["--exclude-method", "DELETE"]) for name in args.types]
+            runs += [(name, ["--include-method", "DELETE"]) for name in args.types]
             for storage_type, methods in runs:
                 config = Path(data_dir) / f"{storage_type}.toml"
                 config.write_text(CONFIG % storage_type)
