@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from tasks.importing import refuse_nul_characters
+from tasks.importing import refuse_unstorable
 from tasks.models import Annotation, Prediction, Task
 
 
@@ -24,7 +24,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
     def validate_result(self, value):
         if not isinstance(value, list):
             raise serializers.ValidationError("'result' must be a list of regions")
-        refuse_nul_characters(value, serializers.ValidationError)
+        refuse_unstorable(value, serializers.ValidationError)
         return value
 
 
@@ -68,12 +68,12 @@ class TaskSerializer(serializers.ModelSerializer):
     def validate_data(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("'data' must be a JSON object")
-        refuse_nul_characters(value, serializers.ValidationError)
+        refuse_unstorable(value, serializers.ValidationError)
         return value
 
     def validate_meta(self, value):
         # A form field "null" parses to None past DRF's null check; the column is NOT NULL.
         if not isinstance(value, dict):
             raise serializers.ValidationError("'meta' must be a JSON object")
-        refuse_nul_characters(value, serializers.ValidationError)
+        refuse_unstorable(value, serializers.ValidationError)
         return value

@@ -146,11 +146,14 @@ def test_broken_objects_are_reported_by_key_while_others_import(alice, project, 
             # PostgreSQL stores neither: each is reported, instead of failing the batch of inserts.
             "t/nul.json": {"text": "ok", "key\x00": "a\x00b"},
             "t/nan.json": '{"score": NaN}',
+            "t/huge.jsonl": '{"score": 1e400}\n',  # Python's json reads infinity
         },
     )
     result = sync(alice, provider, create(alice, project, provider, provider.config(location, prefix="t")))
     assert result["status"] == "completed_with_errors"
-    assert all(f"t/{name}.json" in result["traceback"] for name in ("broken", "bad", "nul", "nan"))
+    assert all(
+        f"t/{name}" in result["traceback"] for name in ("broken.json", "bad.json", "nul.json", "nan.json", "huge.jsonl")
+    )
     assert "\x00" not in result["traceback"]
     assert data_of(project) == [{"text": "ok"}]
 

@@ -77,6 +77,23 @@ def test_import_takes_json_only(alice, project, body):
     assert project.tasks.count() == 0
 
 
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        # Python's json reads 1e400 as infinity: jsonb refuses it, and a JSON answer cannot carry
+        # it (the whole task list answered 500 once one was stored).
+        ('[{"x": 1e400}]', "x is not a finite number"),
+        ('[{"data": {"x": 1}, "annotations": [{"result": [], "lead_time": -1e400}]}]', "annotations[0].lead_time"),
+        ('[{"data": {"x": 1}, "predictions": [{"result": [], "score": 1%s}]}]' % ("0" * 400), "'score' is too large"),
+    ],
+)
+def test_numbers_beyond_a_double_are_refused(alice, project, body, message):
+    response = alice.post(f"/api/projects/{project.id}/import", body, content_type="application/json")
+    assert response.status_code == 400 and message in str(response.json()), response.content
+    assert project.tasks.count() == 0
+    assert alice.get(f"/api/tasks/?project={project.id}").status_code == 200
+
+
 def test_inner_id_is_consecutive_per_project(alice, project):
     import_tasks(alice, project, [{"n": 1}, {"n": 2}])
     import_tasks(alice, project, [{"n": 3}])
@@ -145,6 +162,8 @@ def test_nul_characters_are_refused_and_nothing_changes(alice, project):
     for field, value in (("data", {"n": "\x00"}), ("meta", {"k\x00": 1})):
         response = alice.patch(f"/api/tasks/{task.id}/", {field: value}, format="json")
         assert response.status_code == 400 and "NUL character" in response.json()[field][0], response.content
+    response = alice.patch(f"/api/tasks/{task.id}/", '{"data": {"n": 1e400}}', content_type="application/json")
+    assert response.status_code == 400 and "data" in response.json(), response.content  # DRF's JSONField refuses it
     response = alice.post(f"/api/tasks/{task.id}/annotations/", {"result": [{"v": "\x00"}]}, format="json")
     assert response.status_code == 400 and "[0].v contains a NUL" in response.json()["result"][0]
     task.refresh_from_db()
