@@ -182,6 +182,23 @@ def test_bad_requests(alice, provider, served):
     assert alice.get(f"/tasks/999999/resolve/?fileuri={fileuri(served['uri'])}").status_code == 404
 
 
+ODD_RANGES = ["bytes=5-2", "bytes=abc", "bytes=0-99999999999999999999999", "bytes=99999999999999999999999-",
+              "bytes=-0", "bytes=-99999999999999999999999", "bytes=1-2,3-4", "items=0-1"]  # fmt: skip
+ODD_FILEURIS = ["!!!", base64.urlsafe_b64encode(b"\xff\xfe\x00").decode(), "x" * 10000, fileuri("S3://B/x"),
+                fileuri("file:///etc/passwd"), fileuri("http://169.254.169.254/latest/meta-data/")]  # fmt: skip
+
+
+def test_odd_ranges_and_uris_get_an_answer_never_a_5xx(alice, served, project):
+    for header in ODD_RANGES:
+        response = get(alice, served, HTTP_RANGE=header)
+        assert response.status_code in (200, 206, 416), (header, response.status_code)
+        body(response)
+    for value in ODD_FILEURIS:
+        for path in (f"/tasks/{served['task'].id}/resolve/", f"/projects/{project.id}/resolve/"):
+            response = alice.get(path, {"fileuri": value})
+            assert response.status_code in (400, 404), (value[:40], response.status_code)
+
+
 def test_missing_object_is_404(alice, served, provider):
     provider.delete(served["location"], "media/clip.bin")
     assert get(alice, served).status_code == 404

@@ -64,6 +64,7 @@ def resolve_checked(host: str, port: int, check: Callable[[str, int], None]) -> 
 
 
 _PIECE = 1024 * 1024  # bytes per GETRANGE: what one open stream holds at most
+_MAX_OFFSET = 2**62  # far past Redis' 512 MB values, within GETRANGE's signed 64-bit offsets
 
 
 class _Pieces:
@@ -222,7 +223,9 @@ class RedisClient(StorageClient):
         # MULTI/EXEC: type, size and the first piece come from the same version of the value.
         first_end = begin + _PIECE - 1 if end is None else min(end, begin + _PIECE - 1)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.type(key).strlen(key).getrange(key, begin, first_end)
+        # GETRANGE takes signed 64-bit offsets (beyond them, an error: a 424). No value is that
+        # long, so a larger offset means the same: past the end.
+        pipe.type(key).strlen(key).getrange(key, min(begin, _MAX_OFFSET), min(first_end, _MAX_OFFSET))
         with self._errors(key):
             kind, size, first = self._execute(pipe)
         self._require_string(key, kind)
