@@ -3,6 +3,7 @@
 import logging
 import re
 
+from django.http import JsonResponse
 from django.urls import re_path
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
@@ -20,6 +21,11 @@ def exception_handler(exc, context):
         logger.exception("Unhandled API error", exc_info=exc)
         return Response({"detail": "Internal server error"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return response
+
+
+def error_response(status, message):
+    """A JSON error answer shaped like DRF's, for views that build their responses themselves."""
+    return JsonResponse({"detail": message}, status=status)
 
 
 class PageNumberPagination(PageNumberPagination):

@@ -1,11 +1,12 @@
 """Current-user endpoints: the API token (shown and rotated) and whoami."""
 
-from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.api import error_response
 
 TOKEN = inline_serializer("Token", {"token": serializers.CharField()})
 
@@ -51,4 +52,4 @@ class WhoAmIAPI(APIView):
 
 def not_found(request, exception):
     """A URL that matches no route: JSON like every other API answer, not Django's HTML page."""
-    return JsonResponse({"detail": "Not found."}, status=404)
+    return error_response(404, "Not found.")

@@ -12,9 +12,10 @@ import re
 import time
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import http_date
 
+from core.api import error_response
 from io_storages.client import ObjectNotFound, RangeNotSatisfiable, StorageError
 
 logger = logging.getLogger(__name__)
@@ -73,10 +74,6 @@ def content_type(info):
     if info.content_type not in _GENERIC_TYPES:
         return info.content_type
     return mimetypes.guess_type(info.key)[0] or "application/octet-stream"
-
-
-def error_response(status, message):
-    return JsonResponse({"detail": message}, status=status)
 
 
 def _time_limited(stream, chunk_size, deadline):

@@ -8,9 +8,10 @@ from django.http import HttpResponseRedirect
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
+from core.api import error_response
 from core.permissions import organization_filter
 from io_storages.client import StorageError
-from io_storages.proxy import error_response, proxy_response
+from io_storages.proxy import proxy_response
 from io_storages.resolve import decode_fileuri, shared_client, storage_for_uri
 from io_storages.schema import ERROR, FILE_HEADERS, FILE_RESPONSES, FILEURI
 

@@ -39,7 +39,7 @@ def _unstorable(item):
 
 
 def _all_storable(value):
-    """The common, clean case in one loop without recursion (4.8 us for a typical annotated
+    """The common, clean case in one loop without recursion (5 us for a typical annotated
     task, against 9 us for the walk that also names the place)."""
     pending = [value]
     while pending:
@@ -67,10 +67,11 @@ def unstorable_at(value, path=""):
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            name = str(key).replace("\x00", "\\u0000")  # the path goes into messages and tracebacks
+            key = str(key)
+            name = key.replace("\x00", "\\u0000")  # the path goes into messages and tracebacks
             inner = f"{path}.{name}" if path else name
-            if "\x00" in str(key):
-                return inner, _unstorable(str(key))
+            if name != key:
+                return inner, _unstorable(key)
             found = unstorable_at(item, inner)
             if found is not None:
                 return found

@@ -7,11 +7,12 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
 
+from core.api import error_response
 from core.permissions import organization_filter
 from io_storages.client import StorageError
 from io_storages.localfiles.client import LocalFilesClient, resolve_under
 from io_storages.localfiles.models import LocalFilesImportStorage
-from io_storages.proxy import error_response, proxy_response
+from io_storages.proxy import proxy_response
 from io_storages.schema import FILE_HEADERS, FILE_RESPONSES
 
 
