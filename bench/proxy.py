@@ -391,7 +391,8 @@ def profile_view(env, project_id, url, n, top=30):
     from django.db import connection
     from django.test import Client
 
-    from io_storages.resolve import decode_fileuri, find_storage, project_import_storages
+    from io_storages.registry import project_storages
+    from io_storages.resolve import decode_fileuri, find_storage
 
     path = "/" + url.split("://", 1)[1].split("/", 1)[1]
     client = Client(HTTP_AUTHORIZATION=f"Token {TOKEN}")
@@ -425,7 +426,7 @@ def profile_view(env, project_id, url, n, top=30):
         view()
 
     fileuri = parse_qs(urlsplit(url).query)["fileuri"][0]
-    storage, key = find_storage(project_import_storages(project_id), decode_fileuri(fileuri))
+    storage, key = find_storage(project_storages(project_id), decode_fileuri(fileuri))
 
     def fresh_client_read():
         with storage.get_client().open(key) as stream:
@@ -442,8 +443,8 @@ def profile_view(env, project_id, url, n, top=30):
         "whole_view": measure(view),
         "db_queries_per_request": len(queries),
         "steps": {
-            "find_storage (project_import_storages + match)": measure(
-                lambda: find_storage(project_import_storages(project_id), decode_fileuri(fileuri))
+            "find_storage (project_storages + match)": measure(
+                lambda: find_storage(project_storages(project_id), decode_fileuri(fileuri))
             ),
             "storage.get_client() (new boto3 client)": measure(storage.get_client),
             "open+read 10 KB with that new client": measure(fresh_client_read),

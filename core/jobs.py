@@ -8,8 +8,11 @@ Callers don't care which: they pass an importable function and its arguments.
 import logging
 import time
 
+import django_rq
 import redis
 from django.conf import settings
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +43,6 @@ def forget_redis_state():
 
 
 def get_queue(name=None):
-    import django_rq
-
     # "auto": enqueue at once, so the caller gets the job id to record; callers that need the
     # worker to see their rows enqueue after their transaction commits.
     return django_rq.get_queue(name or "default", is_async=settings.RQ_ASYNC, commit_mode="auto")
@@ -63,9 +64,6 @@ def enqueue(func, *args, queue_name="default", job_timeout=None, **kwargs):
 def job_state(job_id):
     """RQ status of a job as a string ('queued', 'started', 'finished', 'failed', ...), or
     None when Redis has no such job any more (it expired, was deleted, or Redis was flushed)."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
     if not job_id or not redis_available():
         return None
     try:

@@ -5,11 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.api import path
 from core.views import CurrentUserTokenAPI, WhoAmIAPI
-from io_storages import views as resolve
-from io_storages.localfiles.views import LocalFilesAPI
-from io_storages.urls import urlpatterns as storage_urls
-from projects import views as projects
-from tasks import views as tasks
 
 handler404 = "core.views.not_found"
 
@@ -20,18 +15,7 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/current-user/token", CurrentUserTokenAPI.as_view(), name="current-user-token"),
     path("api/current-user/whoami", WhoAmIAPI.as_view(), name="current-user-whoami"),
-    path("api/projects", projects.ProjectListAPI.as_view(), name="project-list"),
-    path("api/projects/<int:pk>", projects.ProjectDetailAPI.as_view(), name="project-detail"),
-    path("api/projects/<int:pk>/import", projects.ProjectImportAPI.as_view(), name="project-import"),
-    path("api/projects/<int:pk>/next", projects.ProjectNextTaskAPI.as_view(), name="project-next"),
-    path("api/tasks", tasks.TaskListAPI.as_view(), name="task-list"),
-    path("api/tasks/<int:pk>", tasks.TaskDetailAPI.as_view(), name="task-detail"),
-    path("api/tasks/<int:pk>/annotations", tasks.TaskAnnotationsAPI.as_view(), name="task-annotations"),
-    path("api/annotations/<int:pk>", tasks.AnnotationDetailAPI.as_view(), name="annotation-detail"),
-    *storage_urls,
-    path("tasks/<int:pk>/resolve", resolve.TaskResolveAPI.as_view(), name="task-resolve"),
-    path("tasks/<int:pk>/presign", resolve.TaskResolveAPI.as_view(), name="task-presign"),
-    path("projects/<int:pk>/resolve", resolve.ProjectResolveAPI.as_view(), name="project-resolve"),
-    path("projects/<int:pk>/presign", resolve.ProjectResolveAPI.as_view(), name="project-presign"),
-    path("data/local-files", LocalFilesAPI.as_view(), name="local-files"),
+    plain_path("", include("projects.urls")),
+    plain_path("", include("tasks.urls")),
+    plain_path("", include("io_storages.urls")),
 ]

@@ -6,6 +6,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from io_storages.registry import PROVIDERS  # reads no model: safe before Django is set up
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 application = get_wsgi_application()
 
@@ -19,8 +21,6 @@ def _freeze_startup_objects():
     made the proxy's p99 under load (docs/performance.md). The first request that needs an
     SDK also no longer waits for its import.
     """
-    from io_storages.registry import PROVIDERS
-
     for provider in PROVIDERS.values():
         importlib.import_module(provider.client_module)
     gc.collect()

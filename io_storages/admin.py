@@ -8,9 +8,9 @@ to each clears it (e.g. to fall back to the server's own credentials).
 from django import forms
 from django.contrib import admin, messages
 
+from io_storages.base_models import STATUS_FIELDS
+from io_storages.jobs import check_health, start_sync
 from io_storages.registry import PROVIDERS
-
-STATUS_FIELDS = ("status", "last_sync", "last_sync_count", "last_sync_job", "traceback", "meta", "created_at")
 
 
 class StorageAdminForm(forms.ModelForm):
@@ -24,7 +24,7 @@ class StorageAdminForm(forms.ModelForm):
                 field.help_text = "A value is stored; leave empty to keep it."
 
     def secret_fields(self):
-        return [name for name in getattr(self._meta.model, "secret_fields", ()) if name in self.fields]
+        return [name for name in self._meta.model.secret_fields if name in self.fields]
 
     def clean(self):
         cleaned = super().clean()
@@ -52,7 +52,7 @@ class StorageAdmin(admin.ModelAdmin):
         if obj is not None:
             clears = {
                 f"clear_{name}": forms.BooleanField(required=False, label=f"Remove the stored {name}")
-                for name in getattr(self.model, "secret_fields", ())
+                for name in self.model.secret_fields
             }
             kwargs["form"] = type(self.form.__name__, (self.form,), clears)
         return super().get_form(request, obj, **kwargs)
@@ -65,11 +65,11 @@ class StorageAdmin(admin.ModelAdmin):
             "failed": messages.ERROR,
         }
         for storage in queryset.order_by("pk"):
-            storage.ensure_status()
+            check_health(storage)
             if storage.status in storage.ACTIVE_STATUSES:
                 self.message_user(request, f"{storage}: already {storage.status}, not started again", messages.WARNING)
                 continue
-            storage = storage.sync()
+            storage = start_sync(storage)
             text = f"{storage}: {storage.status}, last_sync_count={storage.last_sync_count}"
             if storage.traceback:
                 text += f" ({storage.traceback.strip().splitlines()[-1]})"

@@ -17,9 +17,11 @@ from core.permissions import organization_filter
 from core.schema import PROJECT
 from io_storages import registry
 from io_storages.client import StorageError
+from io_storages.jobs import check_health, start_sync
 from io_storages.schema import FILES, FORM, TYPES, VALID, StorageSchema, any_storage
 from io_storages.serializers import serializer_for
-from projects.views import get_user_project
+from io_storages.sync import matching_objects
+from projects.access import get_user_project
 
 
 def _body(request):
@@ -79,17 +81,13 @@ class StorageListAPI(StorageTypeMixin, generics.ListCreateAPIView):
     def get_queryset(self):
         if self.request.method != "GET":
             return super().get_queryset()
-        storages = list(self.model.objects.filter(project=_project_param(self.request)).order_by("id"))
-        for storage in storages:
-            storage.ensure_status()
-        return storages
+        storages = self.model.objects.filter(project=_project_param(self.request)).order_by("id")
+        return [check_health(storage) for storage in storages]
 
 
 class StorageDetailAPI(StorageTypeMixin, generics.RetrieveUpdateDestroyAPIView):
     def get_object(self):
-        storage = super().get_object()
-        storage.ensure_status()
-        return storage
+        return check_health(super().get_object())
 
 
 class StorageSyncAPI(StorageTypeMixin, APIView):
@@ -102,7 +100,7 @@ class StorageSyncAPI(StorageTypeMixin, APIView):
                 "save_only_new_annotations", request.query_params.get("save_only_new_annotations")
             )
             options["only_new"] = str(only_new).lower() in ("1", "true", "yes")
-        storage = storage.sync(**options)
+        storage = start_sync(storage, **options)
         return Response(self.get_serializer_class()(storage, context={"request": request}).data)
 
 
@@ -146,7 +144,7 @@ class StorageFilesAPI(StorageConfigMixin, APIView):
         storage = self.unsaved_storage(request)
         files = []
         try:
-            for obj in storage.iter_objects():
+            for obj in matching_objects(storage, storage.get_client()):
                 files.append({"key": obj.key, "last_modified": obj.last_modified, "size": obj.size})
                 if len(files) >= limit:
                     break
@@ -198,12 +196,10 @@ class AllStoragesAPI(APIView):
     @extend_schema(parameters=[PROJECT])
     def get(self, request):
         project = _project_param(request)
-        result = []
-        for name in registry.PROVIDERS:
-            model = registry.storage_model(name, export=self.export)
-            for storage in model.objects.filter(project=project).order_by("id"):
-                storage.ensure_status()
-                result.append(serializer_for(model)(storage, context={"request": request}).data)
+        result = [
+            serializer_for(type(storage))(check_health(storage), context={"request": request}).data
+            for storage in registry.project_storages(project.pk, export=self.export)
+        ]
         result.sort(key=lambda item: item["created_at"])
         return Response(result)
 
@@ -211,4 +207,4 @@ class AllStoragesAPI(APIView):
 class StorageTypesAPI(APIView):
     @extend_schema(responses=TYPES)
     def get(self, request):
-        return Response([{"name": p.name, "title": p.title} for p in registry.PROVIDERS.values()])
+        return Response([{"name": p.type, "title": p.title} for p in registry.PROVIDERS.values()])

@@ -1,21 +1,25 @@
 """Abstract storage models shared by every provider.
 
-`StorageInfo` holds the sync status machine and progress counters; `ImportStorage` and
+`StorageInfo` holds the sync status fields and their transitions; `ImportStorage` and
 `ExportStorage` add what import/export storages have in common. A provider subclasses them
-with its connection fields and `get_client()`; all I/O goes through the returned
-`io_storages.client.StorageClient`, so sync, export, preview and the proxy exist once.
+with its connection fields, names its location fields (`bucket_field`, `prefix_field`) and
+writes its two link models out. Its identity (type, URI scheme, client) is its registry
+entry; `get_client()` builds the provider's `StorageClient`, through which all I/O goes.
+
+Models hold data and its rules. Starting, running and health-checking syncs is
+`io_storages.jobs`; serving files is `io_storages.views`.
 """
 
-import re
-from datetime import timedelta
-
-from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.functional import classproperty
 
-from core import jobs
+from io_storages import registry
+
+#: what a sync writes and the API shows read-only: the status machine and its report
+STATUS_FIELDS = ("status", "last_sync", "last_sync_count", "last_sync_job", "traceback", "meta", "created_at")
 
 
 class StorageInfo(models.Model):
@@ -65,8 +69,8 @@ class StorageInfo(models.Model):
 
     def info_set_finished(self, last_sync_count, errors=None, **meta):
         now = timezone.now()
-        started = self.meta.get("time_in_progress")
-        duration = (now - _parse_time(started)).total_seconds() if started else None
+        started = self.meta_time("time_in_progress")
+        duration = (now - started).total_seconds() if started else None
         meta = {**self.meta, **meta, "time_last_ping": now.isoformat(), "duration": duration}
         status = self.Status.COMPLETED_WITH_ERRORS if errors else self.Status.COMPLETED
         self._update(
@@ -81,48 +85,21 @@ class StorageInfo(models.Model):
         meta = {**self.meta, "time_failure": timezone.now().isoformat()}
         self._update(status=self.Status.FAILED, traceback=message, meta=meta)
 
-    # --- health check ----------------------------------------------------
-    def ensure_status(self):
-        """Mark a queued/running sync whose job died without telling us as failed.
-
-        Covers: the job failed or vanished from Redis (OOM kill, redeploy, queue flushed),
-        and the worker stopped pinging for 5 timer periods.
-        """
-        if self.status not in self.ACTIVE_STATUSES:
-            return
-        timeout = timedelta(seconds=5 * settings.STORAGE_IN_PROGRESS_TIMER)
-        now = timezone.now()
-        if self.last_sync_job and jobs.redis_available():
-            state = jobs.job_state(self.last_sync_job)
-            if state is None:
-                return self.info_set_failed(
-                    f"Sync job {self.last_sync_job} vanished from the queue (worker killed or queue flushed)"
-                )
-            if state in ("failed", "stopped", "canceled"):
-                return self.info_set_failed(f"Sync job {self.last_sync_job} {state} in the worker")
-        if self.status == self.Status.IN_PROGRESS:
-            last_ping = _parse_time(self.meta.get("time_last_ping"))
-            if last_ping is None or now - last_ping > timeout:
-                return self.info_set_failed(
-                    f"Sync stopped: no progress ping for more than {int(timeout.total_seconds())} s "
-                    "(the worker was probably killed)"
-                )
-        elif not self.last_sync_job:
-            # Queued without a job: an in-process sync whose process died before starting it.
-            queued = _parse_time(self.meta.get("time_queued"))
-            if queued is None or now - queued > timeout:
-                return self.info_set_failed("Sync was queued but never started")
-
-
-def _parse_time(value):
-    return parse_datetime(value) if value else None
+    def meta_time(self, name):
+        """The time the transitions stored in `meta[name]` (`time_queued`, ...), or None."""
+        value = self.meta.get(name)
+        return parse_datetime(value) if value else None
 
 
 class Storage(StorageInfo):
     """A configured connection to one provider location."""
 
-    #: registry name (`s3`, `gcs`, ...), set by each provider's models
-    storage_type = ""
+    #: the model field naming the bucket/container (None: the provider has none)
+    bucket_field = None
+    #: the model field holding the key prefix that listing starts from (None: no prefix)
+    prefix_field = None
+    #: connection fields that are write-only in the API and never rendered in the admin
+    secret_fields = ()
 
     title = models.CharField(max_length=256, null=True, blank=True)
     description = models.TextField(null=True, blank=True)
@@ -133,21 +110,67 @@ class Storage(StorageInfo):
     def __str__(self):
         return f"{self.storage_type} storage #{self.pk} ({self.title or self.location})"
 
+    # --- identity: the registry entry ---------------------------------------
+    @classproperty
+    def provider(cls):
+        return registry.provider_of(cls)
+
+    @classproperty
+    def storage_type(cls):
+        return cls.provider.type
+
+    @classproperty
+    def url_scheme(cls):
+        return cls.provider.scheme
+
     def get_client(self):
-        """A `StorageClient` for this storage's bucket/container/path."""
-        raise NotImplementedError
+        """A new `StorageClient` for this storage's location (see `registry.shared_client`)."""
+        return self.provider.new_client(self)
+
+    # --- location ----------------------------------------------------------------
+    @property
+    def bucket_name(self):
+        return getattr(self, self.bucket_field) if self.bucket_field else None
+
+    @property
+    def configured_prefix(self):
+        return (getattr(self, self.prefix_field) or "") if self.prefix_field else ""
 
     @property
     def location(self):
         """Human-readable place, e.g. `s3://bucket/prefix`."""
-        raise NotImplementedError
+        return f"{self.url_scheme}://{self.bucket_name}/{self.configured_prefix}"
 
     @property
     def key_prefix(self):
         """Listing prefix: the configured prefix, ending with `/` when not empty."""
-        prefix = (getattr(self, "prefix", "") or "").lstrip("/")
+        prefix = self.configured_prefix.lstrip("/")
         return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
+    def export_key(self, name):
+        """Key of an exported object called `name`: `<prefix>/<name>`."""
+        prefix = self.configured_prefix.strip("/")
+        return f"{prefix}/{name}" if prefix else name
+
+    def uri_for(self, key):
+        """The URI task data holds for `key`: `s3://bucket/key`, or `redis://key` for
+        providers without buckets (their keys include the prefix)."""
+        if self.provider.has_buckets:
+            return f"{self.url_scheme}://{self.bucket_name}/{key}"
+        return f"{self.url_scheme}://{key}"
+
+    def key_for_uri(self, scheme, bucket, key):
+        """The object key of `scheme://bucket/key` (split by `resolve.split_uri`) if this
+        storage serves it, else None. Without buckets the whole path is the key, served
+        when it lies under the storage's prefix."""
+        if scheme is None or scheme != self.url_scheme:
+            return None
+        if self.provider.has_buckets:
+            return key if bucket == self.bucket_name else None
+        full_key = f"{bucket}/{key}" if key else bucket
+        return full_key if full_key.startswith(self.key_prefix) else None
+
+    # --- connection ----------------------------------------------------------------
     #: fields that do not change how the provider is reached (everything else does)
     NON_CONNECTION_FIELDS = {
         "id",
@@ -161,13 +184,7 @@ class Storage(StorageInfo):
         "presign_ttl",
         "can_delete_objects",
         "synchronizable",
-        "last_sync",
-        "last_sync_count",
-        "last_sync_job",
-        "status",
-        "traceback",
-        "meta",
-        "created_at",
+        *STATUS_FIELDS,
     }
 
     def connection_settings(self):
@@ -178,20 +195,9 @@ class Storage(StorageInfo):
             if f.name not in self.NON_CONNECTION_FIELDS
         )
 
-    def export_key(self, name):
-        """Key of an exported object called `name`: `<prefix>/<name>`."""
-        prefix = (getattr(self, "prefix", "") or "").strip("/")
-        return f"{prefix}/{name}" if prefix else name
-
     def validate_connection(self, client=None):
         """Raise `StorageError` naming the problem unless the location is usable."""
         (client or self.get_client()).check(prefix=None)
-
-    def sync(self, **options):
-        """Start a sync job (see io_storages.jobs.start_sync); returns the refreshed storage."""
-        from io_storages.jobs import start_sync
-
-        return start_sync(self, **options)
 
 
 class ProjectStorageMixin(models.Model):
@@ -221,30 +227,6 @@ class ImportStorage(Storage):
         # An import storage is useless without objects under its prefix: say so at once.
         (client or self.get_client()).check(prefix=self.key_prefix)
 
-    def key_for_uri(self, scheme, bucket, key):
-        """The object key of `scheme://bucket/key` if this storage serves it, else None."""
-        if scheme == self.url_scheme and bucket == self.uri_bucket:
-            return key
-        return None
-
-    @property
-    def uri_bucket(self):
-        """The bucket/container part of this storage's URIs."""
-        return getattr(self, "bucket", None) or getattr(self, "container", None)
-
-    def iter_objects(self, client=None):
-        """Objects a sync would consider: listed under the prefix, filtered by regex_filter."""
-        client = client or self.get_client()
-        pattern = re.compile(self.regex_filter) if self.regex_filter else None
-        for obj in client.list_objects(self.key_prefix, recursive=self.recursive_scan):
-            if pattern is None or pattern.match(obj.key):
-                yield obj
-
-    def run_sync(self, progress):
-        from io_storages.sync import ImportSync
-
-        return ImportSync(self, progress).run()
-
 
 class PresignMixin(models.Model):
     """Import storages of providers that can hand out time-limited URLs (s3, gcs, azure)."""
@@ -271,16 +253,6 @@ class ExportStorage(Storage):
     class Meta:
         abstract = True
 
-    def run_sync(self, progress, only_new=False):
-        """Export all annotations of the project, or only those never exported here."""
-        from io_storages.export import export_annotations
-        from tasks.models import Annotation
-
-        annotations = Annotation.objects.filter(project_id=self.project_id)
-        if only_new:
-            annotations = annotations.exclude(pk__in=self.links.values("annotation_id"))
-        return export_annotations(self, annotations, progress)
-
 
 class ImportStorageLink(models.Model):
     """One imported task and where it came from (`key`, and its row for multi-task files)."""
@@ -294,7 +266,7 @@ class ImportStorageLink(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        abstract = True  # concrete links index (storage, key): "already linked?" is asked per batch
+        abstract = True  # each provider's link indexes (storage, key): "already linked?" is asked per batch
 
 
 class ExportStorageLink(models.Model):
@@ -311,32 +283,3 @@ class ExportStorageLink(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["storage", "annotation"], name="%(class)s_unique_storage_annotation")
         ]
-
-
-def link_models(import_model, export_model, index_prefix):
-    """The two link models of a provider (`<Import model>Link`, `<Export model>Link`), declared
-    in the provider's models module: they differ between providers only by their storage FK."""
-    module = import_model.__module__
-    import_link = type(
-        f"{import_model.__name__}Link",
-        (ImportStorageLink,),
-        {
-            "__module__": module,
-            "storage": models.ForeignKey(import_model, on_delete=models.CASCADE, related_name="links"),
-            "Meta": type(
-                "Meta",
-                (),
-                {"indexes": [models.Index(fields=["storage", "key"], name=f"{index_prefix}_import_link_key")]},
-            ),
-        },
-    )
-    export_link = type(
-        f"{export_model.__name__}Link",
-        (ExportStorageLink,),
-        {
-            "__module__": module,
-            "storage": models.ForeignKey(export_model, on_delete=models.CASCADE, related_name="links"),
-            "Meta": type("Meta", (ExportStorageLink.Meta,), {}),
-        },
-    )
-    return import_link, export_link

@@ -1,8 +1,10 @@
 """The one interface every storage provider implements.
 
 Sync, export, preview and the resolve proxy are written once against `StorageClient`;
-a provider package (``io_storages/<type>/client.py``) only maps these few primitives onto
-its SDK. Nothing outside a provider's client module imports that provider's SDK.
+a provider's client module (``io_storages/<package>/client.py``) only maps these few
+primitives onto its SDK, and its `client_for(storage)` builds a client from a storage's
+fields (the registry calls it). Nothing outside a provider's client module imports that
+provider's SDK.
 
 Errors: a provider raises `StorageError` subclasses whose message is safe to show to the
 user (it names the bucket/key/problem, never a credential). Anything else escaping a client
@@ -173,9 +175,6 @@ class StorageClient(abc.ABC):
     between threads (export uses a thread pool).
     """
 
-    #: URL scheme of objects in this provider (`s3`, `gs`, `azure-blob`, `redis`).
-    scheme: str = ""
-
     def __init__(self, bucket: str):
         self.bucket = bucket
 
@@ -193,11 +192,34 @@ class StorageClient(abc.ABC):
     def stat(self, key: str) -> ObjectInfo:
         """Metadata of one object without reading its body (raises ObjectNotFound)."""
 
-    @abc.abstractmethod
     def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
         """Open `key` for streaming; `start`/`end` are inclusive offsets (end None: to the end).
 
-        Raises RangeNotSatisfiable when `start` is past the end of the object.
+        Both None reads the whole object; `end` alone reads from offset 0. Raises
+        RangeNotSatisfiable for a negative `start` or an `end` before `start` (checked here,
+        once for every provider: some servers would silently ignore such a range and send the
+        whole object) and, from the provider, when `start` is past the end of the object.
+        """
+        if start is not None or end is not None:
+            first = 0 if start is None else start
+            if first < 0 or (end is not None and end < first):
+                raise RangeNotSatisfiable(
+                    f"Invalid byte range for '{key}': start={start}, end={end} "
+                    "(offsets must be >= 0 and end >= start)"
+                )
+            start = first
+        return self._open_range(key, start, end)
+
+    @abc.abstractmethod
+    def _open_range(self, key: str, start: Optional[int], end: Optional[int]) -> ObjectStream:
+        """The provider's read behind `open()`, which has already validated the arguments.
+
+        Either `start` and `end` are both None (the whole object: `ObjectStream.start`/`end`
+        None), or `start` is an offset >= 0 and `end` is None (to the end of the object) or an
+        offset >= `start`; both are inclusive. Only the provider knows the object's size, so it
+        must raise RangeNotSatisfiable when `start` is at or past the end of the object (an
+        empty object has no satisfiable range) and clamp an `end` past it to size - 1, reporting
+        the offsets actually returned in the stream's `start`/`end`.
         """
 
     def read(self, key: str) -> bytes:
@@ -223,7 +245,3 @@ class StorageClient(abc.ABC):
     def check(self, prefix: Optional[str] = None) -> None:
         """Raise a StorageError naming the problem unless the bucket is reachable with these
         credentials and, when `prefix` is not None, holds at least one object under it."""
-
-    def url_for(self, key: str) -> str:
-        """The storage URI of `key`, e.g. `s3://bucket/key` (what blob tasks store)."""
-        return f"{self.scheme}://{self.bucket}/{key}"

@@ -66,6 +66,15 @@ def serialize(annotation):
     return json.dumps(body, cls=DjangoJSONEncoder, ensure_ascii=False).encode()
 
 
+def export_project(storage, progress, only_new=False):
+    """Export every annotation of the storage's project, or (`only_new`) only those never
+    exported to this storage; the sync job of an export storage."""
+    annotations = Annotation.objects.filter(project_id=storage.project_id)
+    if only_new:
+        annotations = annotations.exclude(pk__in=storage.links.values("annotation_id"))
+    return export_annotations(storage, annotations, progress)
+
+
 def export_annotations(storage, annotations, progress=None):
     """Write every annotation of the queryset; return the list of error messages.
 

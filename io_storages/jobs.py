@@ -1,15 +1,25 @@
-"""Starting sync jobs (with the one-at-a-time guard) and the job function the runner calls."""
+"""The sync lifecycle: start (with the one-at-a-time guard), run, and the health check.
+
+Every caller (the API, the admin, the management commands) goes through these functions;
+the storage models only record states (their `info_*` transitions). A sync runs as
+`run_sync_job` in the job runner (core.jobs: RQ when Redis answers, else in-process), or in
+the caller's process through `run_sync` (the `sync_storage` command).
+"""
 
 import logging
 import time
 import traceback
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from core import jobs
 from io_storages.client import StorageError
+from io_storages.export import export_project
 from io_storages.registry import model_label, storage_from_label
+from io_storages.sync import ImportSync
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +44,7 @@ def start_sync(storage, **options):
 def claim_sync(storage, force=False):
     """Set the storage `queued` unless a sync is already queued or running (False then; with
     `force`, claim it anyway). A dead job does not block: the health check runs first."""
-    storage.ensure_status()
+    check_health(storage)
     with transaction.atomic():
         locked = type(storage).objects.select_for_update().get(pk=storage.pk)
         if locked.status in locked.ACTIVE_STATUSES and not force:
@@ -72,11 +82,16 @@ def run_sync_job(label, storage_id, **options):
     run_sync(storage, Progress(storage), **options)
 
 
-def run_sync(storage, progress, **options):
-    """Run the storage's sync in this process and record how it ended."""
+def run_sync(storage, progress, only_new=False):
+    """Run the storage's sync in this process and record how it ended. Import storages
+    import their objects; export storages write the project's annotations (with `only_new`,
+    those never exported to this storage)."""
     storage.info_set_in_progress()
     try:
-        errors = storage.run_sync(progress, **options)
+        if storage.is_export:
+            errors = export_project(storage, progress, only_new=only_new)
+        else:
+            errors = ImportSync(storage, progress).run()
     except StorageError as e:
         storage.info_set_failed(str(e))
         return
@@ -88,3 +103,37 @@ def run_sync(storage, progress, **options):
         storage.info_set_failed(traceback.format_exc())
         return
     storage.info_set_finished(progress.count, errors=errors, **progress.meta)
+
+
+def check_health(storage):
+    """Mark a queued/running sync whose job died without telling us as failed.
+
+    Covers: the job failed or vanished from Redis (OOM kill, redeploy, queue flushed),
+    and the worker stopped pinging for 5 timer periods. Returns the storage.
+    """
+    if storage.status not in storage.ACTIVE_STATUSES:
+        return storage
+    timeout = timedelta(seconds=5 * settings.STORAGE_IN_PROGRESS_TIMER)
+    now = timezone.now()
+    problem = None
+    if storage.last_sync_job and jobs.redis_available():
+        state = jobs.job_state(storage.last_sync_job)
+        if state is None:
+            problem = f"Sync job {storage.last_sync_job} vanished from the queue (worker killed or queue flushed)"
+        elif state in ("failed", "stopped", "canceled"):
+            problem = f"Sync job {storage.last_sync_job} {state} in the worker"
+    if problem is None and storage.status == storage.Status.IN_PROGRESS:
+        last_ping = storage.meta_time("time_last_ping")
+        if last_ping is None or now - last_ping > timeout:
+            problem = (
+                f"Sync stopped: no progress ping for more than {int(timeout.total_seconds())} s "
+                "(the worker was probably killed)"
+            )
+    elif problem is None and not storage.last_sync_job:
+        # Queued without a job: an in-process sync whose process died before starting it.
+        queued = storage.meta_time("time_queued")
+        if queued is None or now - queued > timeout:
+            problem = "Sync was queued but never started"
+    if problem:
+        storage.info_set_failed(problem)
+    return storage

@@ -9,8 +9,6 @@ bucket matches serves a URI, so tasks from bucket A can point at files in bucket
 import base64
 import binascii
 import re
-import threading
-import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -32,62 +30,18 @@ def split_uri(uri):
     return parts.scheme, parts.netloc, key
 
 
-def import_storages(schemes=None, **filters):
-    """Import storages of every type matching `filters` (one query per type), or only of the
-    types whose URL scheme is in `schemes`.
-
-    The last sync's report is left out: resolving never reads it, and `traceback` holds a
-    line per failed object, megabytes after a large sync that went wrong.
-    """
-    storages = []
-    for model in registry.all_storage_models(export=False):
-        if schemes is None or model.url_scheme in schemes:
-            rows = model.objects.filter(**filters).defer("traceback", "meta")
-            # Oldest first, so the same storage serves a URI every time; sorted here because
-            # an ORDER BY costs Django more to build (0.1 ms) than sorting a few rows.
-            storages += sorted(rows, key=lambda storage: storage.pk)
-    return storages
-
-
-def project_import_storages(project_id, schemes=None):
-    return import_storages(schemes, project_id=project_id)
+#: resolving never reads the last sync's report; `traceback` holds a line per failed object,
+#: megabytes after a large sync that went wrong
+_UNUSED_FIELDS = ("traceback", "meta")
 
 
 def storage_for_uri(uri, **filters):
-    """The storage serving `uri` among those matching `filters`, and the key inside it, or
-    (None, None): one query."""
+    """The import storage serving `uri` among those matching `filters`, and the key inside
+    it, or (None, None): one query, of the provider that the URI's scheme names."""
     parts = split_uri(uri)
     if parts is None:
         return None, None
-    return find_storage(import_storages({parts[0]}, **filters), uri)
-
-
-_clients = {}  # connection settings -> (client, expiry); see shared_client
-_clients_lock = threading.Lock()
-_CLIENT_TTL = 300.0
-_CLIENT_CACHE_SIZE = 64
-
-
-def shared_client(storage):
-    """A client for `storage`, reused between requests of this process.
-
-    Building an SDK client costs several ms of CPU and a new connection pool: per request it
-    would dominate a small proxied read. Clients are keyed by every connection setting
-    (secrets included), so an edited storage gets a new one; entries expire after a few
-    minutes so credential or DNS changes outside the service are picked up.
-    """
-    key = (type(storage)._meta.label, storage.connection_settings())
-    now = time.monotonic()
-    with _clients_lock:
-        cached = _clients.get(key)
-        if cached and cached[1] > now:
-            return cached[0]
-    client = storage.get_client()
-    with _clients_lock:
-        if len(_clients) >= _CLIENT_CACHE_SIZE:
-            _clients.clear()
-        _clients[key] = (client, now + _CLIENT_TTL)
-    return client
+    return find_storage(registry.storages(schemes={parts[0]}, defer=_UNUSED_FIELDS, **filters), uri)
 
 
 def find_storage(storages, uri):
@@ -130,13 +84,13 @@ class TaskDataResolver:
     @property
     def storages(self):
         if self._storages is None:
-            self._storages = project_import_storages(self.project_id)
+            self._storages = registry.project_storages(self.project_id, defer=_UNUSED_FIELDS)
         return self._storages
 
     @property
     def pattern(self):
         if self._pattern is None:
-            schemes = sorted({s.url_scheme for s in self.storages if s.url_scheme != "localfiles"})
+            schemes = sorted({s.url_scheme for s in self.storages if s.url_scheme})
             if not schemes:
                 self._pattern = False
             else:
@@ -160,3 +114,10 @@ class TaskDataResolver:
     def _replace(self, task_id, uri):
         storage, _ = find_storage(self.storages, uri)
         return self.resolve_url(task_id, uri) if storage else uri
+
+
+def resolver_context(request, project_id):
+    """Serializer context that rewrites storage URIs in task data (unless ?resolve_uri=false)."""
+    if request.query_params.get("resolve_uri", "true").lower() in ("false", "0", "no"):
+        return {}
+    return {"resolver": TaskDataResolver(project_id, base_url=request.build_absolute_uri("/"))}

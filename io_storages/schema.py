@@ -39,7 +39,7 @@ def any_storage(export, many=False):
     """A storage of any type: one member per provider."""
     return PolymorphicProxySerializer(
         component_name="ExportStorage" if export else "ImportStorage",
-        serializers=[serializer_for(registry.storage_model(name, export=export)) for name in registry.PROVIDERS],
+        serializers=[serializer_for(model) for model in registry.all_storage_models(export)],
         resource_type_field_name=None,
         many=many,
     )

@@ -8,10 +8,9 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from core.permissions import organization_filter
+from io_storages.base_models import STATUS_FIELDS
 from io_storages.client import StorageError
 from projects.models import Project
-
-STATUS_FIELDS = ["last_sync", "last_sync_count", "last_sync_job", "status", "traceback", "meta", "created_at"]
 
 
 class StorageSerializer(serializers.ModelSerializer):
@@ -65,7 +64,7 @@ def serializer_for(model):
             {
                 "model": model,
                 "fields": "__all__",
-                "read_only_fields": STATUS_FIELDS,
+                "read_only_fields": list(STATUS_FIELDS),
                 "extra_kwargs": {name: {"write_only": True} for name in model.secret_fields},
             },
         )

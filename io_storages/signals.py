@@ -10,20 +10,14 @@ from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
 from core import jobs
-from io_storages.registry import all_storage_models, model_label
+from io_storages.export import export_annotation_job, remove_annotation_job
+from io_storages.registry import model_label, project_storages
 from tasks.models import Annotation
-
-
-def _export_storages(project_id):
-    for model in all_storage_models(export=True):
-        yield from model.objects.filter(project_id=project_id)
 
 
 @receiver(post_save, sender=Annotation, dispatch_uid="io_storages.export_on_save")
 def export_saved_annotation(sender, instance, **kwargs):
-    from io_storages.export import export_annotation_job
-
-    for storage in _export_storages(instance.project_id):
+    for storage in project_storages(instance.project_id, export=True):
         transaction.on_commit(
             partial(
                 jobs.enqueue,
@@ -38,9 +32,7 @@ def export_saved_annotation(sender, instance, **kwargs):
 
 @receiver(pre_delete, sender=Annotation, dispatch_uid="io_storages.remove_on_delete")
 def remove_deleted_annotation(sender, instance, **kwargs):
-    from io_storages.export import remove_annotation_job
-
-    for storage in _export_storages(instance.project_id):
+    for storage in project_storages(instance.project_id, export=True):
         if not storage.can_delete_objects:
             continue
         # The links go with the annotation: take the keys now.

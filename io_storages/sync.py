@@ -7,6 +7,7 @@ the next run without duplicates.
 """
 
 import queue
+import re
 import threading
 from itertools import islice
 
@@ -69,6 +70,15 @@ def prefetched(iterable, depth=2):
         stop.set()
 
 
+def matching_objects(storage, client):
+    """The objects a sync of `storage` considers: listed under its prefix, filtered by its
+    regex_filter (matched from the start of the key). The files preview shows the same."""
+    pattern = re.compile(storage.regex_filter) if storage.regex_filter else None
+    for obj in client.list_objects(storage.key_prefix, recursive=storage.recursive_scan):
+        if pattern is None or pattern.match(obj.key):
+            yield obj
+
+
 class ImportSync:
     def __init__(self, storage, progress):
         self.storage = storage
@@ -82,7 +92,7 @@ class ImportSync:
         self.created = self.existed = self.flushes = 0
 
     def run(self):
-        for objects in prefetched(chunked(self.storage.iter_objects(self.client), self.batch_size)):
+        for objects in prefetched(chunked(matching_objects(self.storage, self.client), self.batch_size)):
             linked = self._linked_task_counts([o.key for o in objects])
             self.existed += sum(linked.values())
             for obj in objects:
@@ -99,7 +109,7 @@ class ImportSync:
 
     def _collect(self, key):
         if self.storage.use_blob_urls:
-            self._add(parse_task({self.data_key: self.client.url_for(key)}), key, None, None)
+            self._add(parse_task({self.data_key: self.storage.uri_for(key)}), key, None, None)
             return
         first_pending, flushes = len(self.pending), self.flushes
         try:
@@ -112,10 +122,10 @@ class ImportSync:
                 # Nothing of this object is stored yet: drop its rows, so that a fixed object
                 # imports whole on the next sync.
                 del self.pending[first_pending:]
-                self.errors.append(f"{self.client.url_for(key)}: {e}; nothing imported from it")
+                self.errors.append(f"{self.storage.uri_for(key)}: {e}; nothing imported from it")
             else:
                 # A big object already had batches committed: those tasks stay.
-                self.errors.append(f"{self.client.url_for(key)}: {e}; rows before this point were imported")
+                self.errors.append(f"{self.storage.uri_for(key)}: {e}; rows before this point were imported")
 
     def _add(self, parsed, key, row_index, row_group):
         self.pending.append((parsed, key, row_index, row_group))

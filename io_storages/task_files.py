@@ -274,6 +274,8 @@ def _chain(first, rest):
 
 def _iter_parquet(key: str, fileobj) -> Iterator[TaskRow]:
     """Rows of a Parquet file, one batch at a time, with their row group."""
+    # Imported here, not for a cycle: pyarrow adds ~55 MB to every process that loads it,
+    # and only storages holding Parquet files need it.
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -1,5 +1,5 @@
 from core.api import path
-from io_storages import api
+from io_storages import api, views
 
 urlpatterns = [
     path("api/storages", api.AllStoragesAPI.as_view(), name="storages-all"),
@@ -28,3 +28,12 @@ for prefix, export in (("api/storages", False), ("api/storages/export", True)):
         urlpatterns.insert(
             -1, path(f"{prefix}/<str:storage_type>/files", api.StorageFilesAPI.as_view(), name="storage-files")
         )
+
+# Files: resolve links in task data, their /presign aliases, and local files.
+urlpatterns += [
+    path("tasks/<int:pk>/resolve", views.TaskResolveAPI.as_view(), name="task-resolve"),
+    path("tasks/<int:pk>/presign", views.TaskResolveAPI.as_view(), name="task-presign"),
+    path("projects/<int:pk>/resolve", views.ProjectResolveAPI.as_view(), name="project-resolve"),
+    path("projects/<int:pk>/presign", views.ProjectResolveAPI.as_view(), name="project-presign"),
+    path("data/local-files", views.LocalFilesAPI.as_view(), name="local-files"),
+]

@@ -4,7 +4,6 @@ import time
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -14,22 +13,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import PageNumberPagination
-from core.permissions import organization_filter
 from core.schema import ERROR, RESOLVE_URI
-from projects.models import Project
+from io_storages.resolve import resolver_context
+from projects.access import get_user_project, user_projects
 from projects.serializers import ProjectSerializer
 from tasks.importing import TaskFormatError, create_tasks, parse_task
 from tasks.serializers import TaskSerializer
-
-
-def user_projects(user):
-    """Projects `user` may see: those of the user's organizations."""
-    return Project.objects.filter(**organization_filter(user))
-
-
-def get_user_project(user, pk):
-    """The project `pk` if `user` may see it, else 404 (its existence is not revealed)."""
-    return get_object_or_404(user_projects(user), pk=pk)
 
 
 class ProjectMixin:
@@ -134,8 +123,6 @@ class ProjectNextTaskAPI(APIView):
 
     @extend_schema(parameters=[RESOLVE_URI], responses={200: TaskSerializer, 404: ERROR})
     def get(self, request, pk):
-        from tasks.views import resolver_context
-
         project = get_user_project(request.user, pk)
         task = project.tasks.filter(total_annotations=0, cancelled_annotations=0).order_by("inner_id").first()
         if task is None:

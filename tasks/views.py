@@ -11,18 +11,10 @@ from rest_framework.response import Response
 
 from core.permissions import organization_filter
 from core.schema import PROJECT, RESOLVE_URI
-from projects.views import get_user_project
+from io_storages.resolve import resolver_context
+from projects.access import get_user_project
 from tasks.models import Annotation, Task
 from tasks.serializers import AnnotationSerializer, TaskSerializer
-
-
-def resolver_context(request, project_id):
-    """Serializer context that rewrites storage URIs in task data (unless ?resolve_uri=false)."""
-    from io_storages.resolve import TaskDataResolver
-
-    if request.query_params.get("resolve_uri", "true").lower() in ("false", "0", "no"):
-        return {}
-    return {"resolver": TaskDataResolver(project_id, base_url=request.build_absolute_uri("/"))}
 
 
 def user_tasks(user):

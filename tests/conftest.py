@@ -5,10 +5,10 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.adapters import ADAPTERS
+from tests.providers import ADAPTERS
 
 pytest_plugins = [
-    "tests.fixtures.servers",
+    "tests.fixtures.s3",
     "tests.fixtures.gcs",
     "tests.fixtures.azure",
     "tests.fixtures.redis_server",
@@ -43,7 +43,7 @@ def emulators_on_loopback(settings):
 
 @pytest.fixture(params=sorted(ADAPTERS))
 def provider(request, emulators_on_loopback):
-    """Each provider's contract adapter (tests/providers.py) bound to its real server."""
+    """Each provider's contract adapter (tests/adapter.py) bound to its real server."""
     adapter = ADAPTERS[request.param]
     return adapter(request.getfixturevalue(adapter.server_fixture))
 

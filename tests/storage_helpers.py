@@ -3,7 +3,7 @@
 import io
 import json
 
-from tests.fixtures.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, s3_admin
+from tests.fixtures.s3 import s3_admin
 
 
 def put(endpoint, bucket, key, body):
@@ -19,17 +19,6 @@ def parquet_bytes(rows, row_group_size=None):
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows), buffer, row_group_size=row_group_size)
     return buffer.getvalue()
-
-
-def s3_config(endpoint, bucket, **fields):
-    return {
-        "bucket": bucket,
-        "s3_endpoint": endpoint,
-        "aws_access_key_id": S3_ACCESS_KEY,
-        "aws_secret_access_key": S3_SECRET_KEY,
-        "region_name": S3_REGION,
-        **fields,
-    }
 
 
 def create_storage(client, project, config, kind="s3", export=False):

@@ -152,8 +152,9 @@ def test_presign_url_fetches_the_bytes(client, put):
     assert requests.get(url.replace("p%20q.json", "other.json"), timeout=10).status_code == 403
 
 
-def test_url_for(client):
-    assert client.url_for("a/b.jpg") == f"azure-blob://{client.bucket}/a/b.jpg"
+def test_uri_for(client):
+    storage = AzureBlobImportStorage(container=client.bucket)
+    assert storage.uri_for("a/b.jpg") == f"azure-blob://{client.bucket}/a/b.jpg"
 
 
 # --- writing -------------------------------------------------------------------

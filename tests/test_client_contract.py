@@ -7,7 +7,7 @@ import json
 import pytest
 
 from io_storages.client import ObjectNotFound, RangeNotSatisfiable, StorageError
-from tests.adapters import ENCODING_KINDS
+from tests.providers import ENCODING_KINDS
 
 DATA = b"0123456789"
 

@@ -12,7 +12,7 @@ from datetime import timezone
 import pytest
 
 from io_storages.client import AccessDenied, BucketNotFound, ObjectNotFound, RangeNotSatisfiable, StorageError
-from io_storages.localfiles.client import LocalFilesClient, UnsafePath, resolve_under
+from io_storages.localfiles.client import LocalFilesClient, UnsafePath, file_url, resolve_under
 
 DATA = b"0123456789"
 
@@ -248,12 +248,13 @@ def test_check_names_each_problem(document_root, tmp_path):
     check(empty, prefix="")  # a file anywhere below counts
 
 
-def test_url_for_is_relative_to_the_document_root(client, document_root):
-    url = client.url_for("sub dir/a#1é.jpg")
+def test_file_urls_are_relative_to_the_document_root(client, document_root):
+    url = file_url(client.root, client.document_root, "sub dir/a#1é.jpg")
     assert url == "/data/local-files/?d=images/sub%20dir/a%231%C3%A9.jpg"
     assert client.presign("sub dir/a#1é.jpg", 60) == url  # no signed URLs for local files
-    nested = LocalFilesClient(os.path.join(document_root, "a", "b") + "/", document_root + "/")
-    assert nested.url_for("c.jpg") == "/data/local-files/?d=a/b/c.jpg"
+    assert file_url(os.path.join(document_root, "a", "b") + "/", document_root + "/", "c.jpg") == (
+        "/data/local-files/?d=a/b/c.jpg"
+    )
 
 
 # --- API ---------------------------------------------------------------------------------

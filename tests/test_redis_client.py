@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from redis.client import Pipeline
 
-from core.ssrf import SSRFError
 from io_storages.client import (
     AccessDenied,
     BucketNotFound,
@@ -20,6 +19,7 @@ from io_storages.client import (
 )
 from io_storages.redis.client import RedisClient, resolve_checked
 from io_storages.redis.models import RedisImportStorage
+from io_storages.ssrf import SSRFError
 from tests.fixtures.redis_server import REDIS_PASSWORD, redis_admin
 from tests.fixtures.servers import HOST, free_port
 
@@ -170,7 +170,7 @@ def test_write_and_delete_from_many_threads(make_client, admin, loc):
 
 def test_uris_name_the_key_and_presigning_is_refused(make_client):
     client = make_client("images")
-    assert client.url_for("images/a.jpg") == "redis://images/a.jpg"
+    assert RedisImportStorage(path="images").uri_for("images/a.jpg") == "redis://images/a.jpg"
     with pytest.raises(StorageError, match="cannot presign"):
         client.presign("images/a.jpg", 60)
 

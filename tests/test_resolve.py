@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from io_storages.resolve import TaskDataResolver
-from tests.adapters import ADAPTERS, ENCODING_KINDS
+from tests.fixtures.s3 import S3Adapter
+from tests.providers import ADAPTERS, ENCODING_KINDS
 
 pytestmark = pytest.mark.django_db
 
@@ -230,8 +231,6 @@ def test_redirect_mode_sends_a_presigned_url_that_fetches_the_bytes(alice, serve
 
 # --- rewriting ---------------------------------------------------------------------------
 def test_nested_and_embedded_uris_are_rewritten_by_the_matching_storage(alice, project, s3_server, settings):
-    from tests.providers import S3Adapter
-
     settings.SSRF_PROTECTION_ENABLED = False
     s3 = S3Adapter(s3_server)
     bucket_a, bucket_b = s3.new_location(), s3.new_location()
@@ -274,8 +273,6 @@ def test_resolving_does_not_read_the_last_sync_report(alice, served):
 def test_rewriting_a_page_of_tasks_costs_no_query_per_uri(
     alice, project, s3_server, settings, django_assert_max_num_queries
 ):
-    from tests.providers import S3Adapter
-
     settings.SSRF_PROTECTION_ENABLED = False
     s3 = S3Adapter(s3_server)
     bucket = s3.new_location()

@@ -17,28 +17,17 @@ from io_storages.client import (
     StorageError,
 )
 from io_storages.s3.client import S3Client, _Body, _parse_timestamp
-from tests.fixtures.servers import (
-    S3_ACCESS_KEY,
-    S3_REGION,
-    S3_SECRET_KEY,
-    free_port,
-    moto_argv,
-    running_server,
-    s3_admin,
-)
+from tests.fixtures.s3 import S3_REGION, moto_argv, s3_admin, s3_config
+from tests.fixtures.servers import free_port, running_server
 
 DATA = b"0123456789"
 
 
 def make_client(endpoint, bucket, **kwargs):
-    params = dict(
-        aws_access_key_id=S3_ACCESS_KEY,
-        aws_secret_access_key=S3_SECRET_KEY,
-        region_name=S3_REGION,
-        endpoint_url=endpoint,
-    )
-    params.update(kwargs)
-    return S3Client(bucket, **params)
+    """An S3Client with the keys of an S3 storage on `endpoint` (the client's `endpoint_url`
+    is the storage's `s3_endpoint`), then `kwargs`."""
+    params = s3_config(endpoint, bucket, **kwargs)
+    return S3Client(params.pop("bucket"), endpoint_url=params.pop("s3_endpoint"), **params)
 
 
 @pytest.fixture

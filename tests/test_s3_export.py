@@ -6,8 +6,8 @@ import json
 import pytest
 
 from io_storages.s3.models import S3ExportStorageLink
-from tests.fixtures.servers import s3_admin
-from tests.storage_helpers import create_storage, s3_config, sync
+from tests.fixtures.s3 import s3_admin, s3_config
+from tests.storage_helpers import create_storage, sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 

@@ -5,10 +5,11 @@ import socket
 
 import pytest
 
-from core import ssrf
+from io_storages import ssrf
 from io_storages.s3.models import S3ImportStorage, S3ImportStorageLink
 from tasks.models import Annotation
-from tests.storage_helpers import create_storage, parquet_bytes, put, s3_config, sync, task_data
+from tests.fixtures.s3 import s3_config
+from tests.storage_helpers import create_storage, parquet_bytes, put, sync, task_data
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 
@@ -155,7 +156,8 @@ def test_empty_prefix_is_refused_for_import_but_fine_for_export(alice, project, 
 
 
 def test_wrong_credentials_give_400(alice, project):
-    from tests.fixtures.servers import moto_argv, running_server
+    from tests.fixtures.s3 import moto_argv
+    from tests.fixtures.servers import running_server
 
     # A moto server that enforces authentication: unknown keys are refused.
     with running_server(moto_argv, name="moto-auth", env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as server:

@@ -12,7 +12,7 @@ import pytest
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from tests.fixtures.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, s3_admin
+from tests.fixtures.s3 import S3_REGION, s3_admin, s3_config
 from tests.storage_helpers import put
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("emulators_on_loopback")]
@@ -49,15 +49,11 @@ def project(ls):
 
 
 def s3_fields(endpoint, bucket, **fields):
-    """Keyword arguments of the SDK's s3 storage methods (note the SDK's `s3endpoint`)."""
-    return {
-        "bucket": bucket,
-        "s3endpoint": endpoint,
-        "aws_access_key_id": S3_ACCESS_KEY,
-        "aws_secret_access_key": S3_SECRET_KEY,
-        "region_name": S3_REGION,
-        **fields,
-    }
+    """Keyword arguments of the SDK's s3 storage methods: the API fields, but the SDK names
+    `s3_endpoint` `s3endpoint`."""
+    config = s3_config(endpoint, bucket, **fields)
+    config["s3endpoint"] = config.pop("s3_endpoint")
+    return config
 
 
 def bucket_keys(endpoint, bucket):

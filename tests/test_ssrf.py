@@ -1,4 +1,4 @@
-"""core.ssrf: the SSRF guard for user-typed hosts and endpoint URLs.
+"""io_storages.ssrf: the SSRF guard for user-typed hosts and endpoint URLs.
 
 No network: IP literals are parsed by getaddrinfo locally; DNS names are either refused
 before any lookup (localhost, *.internal) or resolved through a monkeypatched getaddrinfo.
@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-from core import ssrf
-from core.ssrf import SSRFError, check_host, check_url, guard_url, is_trusted_endpoint
+from io_storages import ssrf
 from io_storages.client import StorageError
+from io_storages.ssrf import SSRFError, check_host, check_url, guard_url, is_trusted_endpoint
 
 PUBLIC_IP = "93.184.216.34"
 

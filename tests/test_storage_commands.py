@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from io_storages.registry import PROVIDERS, all_storage_models
 from io_storages.s3.models import S3ExportStorage, S3ImportStorage
-from tests.fixtures.servers import s3_admin
-from tests.storage_helpers import create_storage, put, s3_config
+from tests.fixtures.s3 import s3_admin, s3_config
+from tests.storage_helpers import create_storage, put
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 
@@ -180,7 +180,7 @@ def test_sync_storage_refuses_while_a_sync_is_running_unless_forced(alice, proje
     put(endpoint, name, "a.jpg", b"x")
     storage = make_import(alice, project, bucket)
     storage.info_set_queued()
-    storage.info_set_in_progress()  # fresh ping: ensure_status keeps it running
+    storage.info_set_in_progress()  # fresh ping: the health check keeps it running
     with pytest.raises(CommandError, match="already in_progress.*--force"):
         run("sync_storage", "s3", storage.pk)
     storage.refresh_from_db()

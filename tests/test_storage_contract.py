@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tasks.models import Annotation
-from tests.adapters import ENCODING_KINDS
+from tests.providers import ENCODING_KINDS
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from core import jobs
 from io_storages.s3.models import S3ImportStorage
-from tests.fixtures.servers import s3_admin
-from tests.storage_helpers import create_storage, put, s3_config, sync
+from tests.fixtures.s3 import s3_admin, s3_config
+from tests.storage_helpers import create_storage, put, sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 

@@ -38,6 +38,7 @@ from azure.storage.blob import (
     ExponentialRetry,
     generate_blob_sas,
 )
+from django.conf import settings
 
 from io_storages.client import (
     AccessDenied,
@@ -81,14 +82,14 @@ def _code(error: AzureError) -> str:
 def _info(blob, size: Optional[int] = None) -> ObjectInfo:
     """ObjectInfo of a BlobProperties (from a listing, a HEAD or a download, whose own size is
     only the downloaded range's: `size` then gives the whole blob's)."""
-    settings = blob.content_settings
+    content_settings = blob.content_settings
     return ObjectInfo(
         key=blob.name,
         size=blob.size if size is None else size,
         last_modified=blob.last_modified,
         etag=unquote_etag(blob.etag),
-        content_type=settings.content_type if settings else None,
-        content_encoding=settings.content_encoding if settings else None,
+        content_type=content_settings.content_type if content_settings else None,
+        content_encoding=content_settings.content_encoding if content_settings else None,
     )
 
 
@@ -112,7 +113,6 @@ class _Body:
 
 
 class AzureBlobClient(StorageClient):
-    scheme = "azure-blob"
 
     def __init__(
         self,
@@ -122,7 +122,7 @@ class AzureBlobClient(StorageClient):
         account_key: Optional[str] = None,
         endpoint: Optional[str] = None,
     ):
-        super().__init__(container)  # self.bucket is the container: url_for() needs nothing else
+        super().__init__(container)  # self.bucket is the container
         missing = [name for name, value in (("account_name", account_name), ("account_key", account_key)) if not value]
         if missing:
             raise InvalidCredentials(
@@ -205,14 +205,9 @@ class AzureBlobClient(StorageClient):
         with self._errors(key):
             return _info(self._container.get_blob_client(key).get_blob_properties())
 
-    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
-        ranged = start is not None or end is not None
-        offset = length = None
-        if ranged:
-            offset = start or 0
-            if offset < 0 or (end is not None and end < offset):
-                raise RangeNotSatisfiable(f"Invalid range {start}-{end} for '{key}'")
-            length = None if end is None else end - offset + 1  # None: to the end of the blob
+    def _open_range(self, key: str, start: Optional[int], end: Optional[int]) -> ObjectStream:
+        ranged, offset = start is not None, start  # open() validated the range (end implies start)
+        length = None if end is None else end - start + 1  # None: to the end of the blob
         with self._errors(key):  # a start past the end is refused here: 416 InvalidRange
             # decompress=False: bytes as stored, like every provider (see ObjectStream).
             downloader = self._container.download_blob(key, offset=offset, length=length, decompress=False)
@@ -264,3 +259,12 @@ class AzureBlobClient(StorageClient):
             found = next(iter(self._container.list_blobs(name_starts_with=prefix or None, results_per_page=1)), None)
         if found is None:
             raise StorageError(f"No objects found in container '{self.bucket}' under prefix '{prefix}'")
+
+
+def client_for(storage) -> AzureBlobClient:
+    return AzureBlobClient(
+        storage.container,
+        account_name=storage.account_name or settings.AZURE_BLOB_ACCOUNT_NAME,
+        account_key=storage.account_key or settings.AZURE_BLOB_ACCOUNT_KEY,
+        endpoint=settings.AZURE_BLOB_ENDPOINT,
+    )

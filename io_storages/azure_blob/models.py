@@ -1,20 +1,20 @@
 """Azure Blob Storage import/export storages and their links."""
 
-from django.conf import settings
 from django.db import models
 
 from io_storages.base_models import (
     ExportStorage,
+    ExportStorageLink,
     ImportStorage,
+    ImportStorageLink,
     PresignMixin,
     ProjectStorageMixin,
-    link_models,
 )
 
 
 class AzureBlobStorageMixin(models.Model):
-    storage_type = "azure"
-    url_scheme = "azure-blob"
+    bucket_field = "container"
+    prefix_field = "prefix"
     secret_fields = ("account_key",)
 
     container = models.TextField(help_text="Blob container name")
@@ -27,20 +27,6 @@ class AzureBlobStorageMixin(models.Model):
     class Meta:
         abstract = True
 
-    @property
-    def location(self):
-        return f"azure-blob://{self.container}/{self.prefix or ''}"
-
-    def get_client(self):
-        from io_storages.azure_blob.client import AzureBlobClient
-
-        return AzureBlobClient(
-            self.container,
-            account_name=self.account_name or settings.AZURE_BLOB_ACCOUNT_NAME,
-            account_key=self.account_key or settings.AZURE_BLOB_ACCOUNT_KEY,
-            endpoint=settings.AZURE_BLOB_ENDPOINT,
-        )
-
 
 class AzureBlobImportStorage(ProjectStorageMixin, AzureBlobStorageMixin, PresignMixin, ImportStorage):
     pass
@@ -50,6 +36,12 @@ class AzureBlobExportStorage(ProjectStorageMixin, AzureBlobStorageMixin, ExportS
     pass
 
 
-AzureBlobImportStorageLink, AzureBlobExportStorageLink = link_models(
-    AzureBlobImportStorage, AzureBlobExportStorage, "azure"
-)
+class AzureBlobImportStorageLink(ImportStorageLink):
+    storage = models.ForeignKey(AzureBlobImportStorage, on_delete=models.CASCADE, related_name="links")
+
+    class Meta:
+        indexes = [models.Index(fields=["storage", "key"], name="azure_import_link_key")]
+
+
+class AzureBlobExportStorageLink(ExportStorageLink):
+    storage = models.ForeignKey(AzureBlobExportStorage, on_delete=models.CASCADE, related_name="links")

@@ -126,7 +126,6 @@ def _connect(
 
 
 class GCSClient(StorageClient):
-    scheme = "gs"
     page_size = 1000  # objects per listing request (the GCS maximum)
 
     def __init__(
@@ -211,18 +210,17 @@ class GCSClient(StorageClient):
     def stat(self, key: str) -> ObjectInfo:
         return self._info(self._reload(key))
 
-    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
+    def _open_range(self, key: str, start: Optional[int], end: Optional[int]) -> ObjectStream:
         # Metadata first: the size validates the range (emulators answer past-the-end ranges
         # with an empty 206 instead of a 416) and the generation pins every chunk to this
         # version, so an object replaced mid-read fails instead of mixing two versions.
         blob = self._reload(key)
         size = blob.size or 0
         first = last = None
-        if start is not None or end is not None:
-            first = start or 0
-            if first < 0 or first >= size or (end is not None and end < first):
-                raise RangeNotSatisfiable(f"Range {start}-{end} is outside '{key}' ({size} bytes)")
-            last = size - 1 if end is None else min(end, size - 1)
+        if start is not None:
+            if start >= size:
+                raise RangeNotSatisfiable(f"Range {start}-{end} is past the end of '{key}' ({size} bytes)")
+            first, last = start, size - 1 if end is None else min(end, size - 1)
         begin, length = (first, last - first + 1) if first is not None else (0, size)
         # BlobReader fetches max(n, chunk) bytes per request; a chunk no larger than the range
         # keeps a small range from downloading more than it needs.
@@ -291,3 +289,9 @@ class GCSClient(StorageClient):
             content_type=blob.content_type,
             content_encoding=blob.content_encoding,
         )
+
+
+def client_for(storage) -> GCSClient:
+    return GCSClient(
+        storage.bucket, credentials_json=storage.google_application_credentials, project_id=storage.google_project_id
+    )

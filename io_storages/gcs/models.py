@@ -4,16 +4,17 @@ from django.db import models
 
 from io_storages.base_models import (
     ExportStorage,
+    ExportStorageLink,
     ImportStorage,
+    ImportStorageLink,
     PresignMixin,
     ProjectStorageMixin,
-    link_models,
 )
 
 
 class GCSStorageMixin(models.Model):
-    storage_type = "gcs"
-    url_scheme = "gs"
+    bucket_field = "bucket"
+    prefix_field = "prefix"
     secret_fields = ("google_application_credentials",)
 
     bucket = models.TextField(help_text="GCS bucket name")
@@ -26,17 +27,6 @@ class GCSStorageMixin(models.Model):
     class Meta:
         abstract = True
 
-    @property
-    def location(self):
-        return f"gs://{self.bucket}/{self.prefix or ''}"
-
-    def get_client(self):
-        from io_storages.gcs.client import GCSClient
-
-        return GCSClient(
-            self.bucket, credentials_json=self.google_application_credentials, project_id=self.google_project_id
-        )
-
 
 class GCSImportStorage(ProjectStorageMixin, GCSStorageMixin, PresignMixin, ImportStorage):
     pass
@@ -46,4 +36,12 @@ class GCSExportStorage(ProjectStorageMixin, GCSStorageMixin, ExportStorage):
     pass
 
 
-GCSImportStorageLink, GCSExportStorageLink = link_models(GCSImportStorage, GCSExportStorage, "gcs")
+class GCSImportStorageLink(ImportStorageLink):
+    storage = models.ForeignKey(GCSImportStorage, on_delete=models.CASCADE, related_name="links")
+
+    class Meta:
+        indexes = [models.Index(fields=["storage", "key"], name="gcs_import_link_key")]
+
+
+class GCSExportStorageLink(ExportStorageLink):
+    storage = models.ForeignKey(GCSExportStorage, on_delete=models.CASCADE, related_name="links")

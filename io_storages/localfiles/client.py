@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 from urllib.parse import quote
 
+from django.conf import settings
+
 from io_storages.client import (
     AccessDenied,
     BucketNotFound,
@@ -74,6 +76,16 @@ def resolve_under(base: str, relative: str, *, follow_symlinks: bool = True) -> 
     return target
 
 
+def file_url(root: str, document_root: str, key: str) -> str:
+    """`/data/local-files/?d=<path relative to the document root>` of `key` in `root`: what
+    blob tasks hold (local files have no `scheme://` URIs)."""
+    relative = os.path.relpath(os.path.join(root, key), document_root)
+    if relative == ".." or relative.startswith("../"):
+        # root and document root spelled through different symlinks: compare real paths.
+        relative = os.path.relpath(os.path.join(os.path.realpath(root), key), os.path.realpath(document_root))
+    return URL_PREFIX + quote(relative.replace(os.sep, "/"), safe="/")
+
+
 def _is_utf8(name: str) -> bool:
     # Undecodable bytes in a file name become lone surrogates, which no database or JSON
     # response accepts: such files cannot be keys.
@@ -100,8 +112,6 @@ class LocalFilesClient(StorageClient):
 
     Holds no open handles or mutable state, so one instance is safe to share between threads.
     """
-
-    scheme = "localfiles"
 
     def __init__(self, root: str, document_root: str):
         super().__init__(root)
@@ -203,7 +213,7 @@ class LocalFilesClient(StorageClient):
             raise ObjectNotFound(f"'{key}' in '{self.root}' is not a file")
         return _info(key, st)
 
-    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
+    def _open_range(self, key: str, start: Optional[int], end: Optional[int]) -> ObjectStream:
         path = self._path(key)
         with self._errors(key):
             # O_NONBLOCK: opening a FIFO planted under the root must not hang the worker (it is
@@ -216,11 +226,10 @@ class LocalFilesClient(StorageClient):
                 if not stat.S_ISREG(st.st_mode):
                     raise ObjectNotFound(f"'{key}' in '{self.root}' is not a file")
                 size, first, last = st.st_size, None, None
-                if start is not None or end is not None:
-                    first = start or 0
-                    if first < 0 or first >= size or (end is not None and end < first):
-                        raise RangeNotSatisfiable(f"Range {start}-{end} is not satisfiable for '{key}' ({size} bytes)")
-                    last = size - 1 if end is None else min(end, size - 1)
+                if start is not None:
+                    if start >= size:
+                        raise RangeNotSatisfiable(f"Range {start}-{end} is past the end of '{key}' ({size} bytes)")
+                    first, last = start, size - 1 if end is None else min(end, size - 1)
                     file.seek(first)
                 length = size if first is None else last - first + 1
         except BaseException:
@@ -228,20 +237,10 @@ class LocalFilesClient(StorageClient):
             raise
         return ObjectStream(info=_info(key, st), body=LimitedBody(file, length), start=first, end=last, total_size=size)
 
-    def url_for(self, key: str) -> str:
-        """`/data/local-files/?d=<path relative to the document root>` (what blob tasks hold)."""
-        relative = os.path.relpath(os.path.join(self.root, key), self.document_root)
-        if relative == ".." or relative.startswith("../"):
-            # root and document root spelled through different symlinks: compare real paths.
-            relative = os.path.relpath(
-                os.path.join(os.path.realpath(self.root), key), os.path.realpath(self.document_root)
-            )
-        return URL_PREFIX + quote(relative.replace(os.sep, "/"), safe="/")
-
     def presign(self, key: str, ttl_seconds: int, content_type: Optional[str] = None) -> str:
         # Local files have no signed URLs: the URL is the same for everyone and the
         # /data/local-files/ view checks the user's access to the file on every request.
-        return self.url_for(key)
+        return file_url(self.root, self.document_root, key)
 
     def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
         # content_type is not stored: a file has none, the name decides when it is served.
@@ -287,3 +286,7 @@ class LocalFilesClient(StorageClient):
                 if next(objects, None) is None:
                     where = os.path.join(self.root, prefix) if prefix else self.root
                     raise StorageError(f"No objects found in '{where}': it holds no files")
+
+
+def client_for(storage) -> LocalFilesClient:
+    return LocalFilesClient(storage.path, document_root=settings.LOCAL_FILES_DOCUMENT_ROOT)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
 import redis
+from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.exceptions import (
     AuthenticationError,
@@ -32,6 +33,7 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
+from io_storages import ssrf
 from io_storages.client import (
     AccessDenied,
     BucketNotFound,
@@ -102,7 +104,6 @@ class _Pieces:
 
 
 class RedisClient(StorageClient):
-    scheme = "redis"
 
     def __init__(
         self,
@@ -130,10 +131,6 @@ class RedisClient(StorageClient):
             socket_timeout=30,
             retry=Retry(NoBackoff(), 1),
         )
-
-    def url_for(self, key: str) -> str:
-        # Keys already include the path: path `images`, key `images/a.jpg` -> redis://images/a.jpg
-        return f"{self.scheme}://{key}"
 
     # --- error mapping -------------------------------------------------------
     def _safe(self, text: str) -> str:
@@ -216,10 +213,8 @@ class RedisClient(StorageClient):
         self._require_string(key, kind)
         return ObjectInfo(key=key, size=size)
 
-    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
+    def _open_range(self, key: str, start: Optional[int], end: Optional[int]) -> ObjectStream:
         begin = start or 0
-        if begin < 0 or (end is not None and end < begin):
-            raise RangeNotSatisfiable(f"Invalid range {start}-{end} for '{key}'")
         # MULTI/EXEC: type, size and the first piece come from the same version of the value.
         first_end = begin + _PIECE - 1 if end is None else min(end, begin + _PIECE - 1)
         pipe = self._redis.pipeline(transaction=True)
@@ -229,7 +224,7 @@ class RedisClient(StorageClient):
         with self._errors(key):
             kind, size, first = self._execute(pipe)
         self._require_string(key, kind)
-        ranged = start is not None or end is not None
+        ranged = start is not None
         if ranged and begin >= size:
             raise RangeNotSatisfiable(f"Requested range is past the end of Redis key '{key}'")
         last = size - 1 if end is None else min(end, size - 1)
@@ -264,3 +259,19 @@ class RedisClient(StorageClient):
                 listing.close()
             if found is None:
                 raise StorageError(f"No objects found in Redis db {self.db} under path '{prefix}'")
+
+
+def client_for(storage) -> RedisClient:
+    """The client of a Redis storage. `host` is user-typed (SSRF): operators may allow a
+    private Redis by listing it in SSRF_TRUSTED_ENDPOINTS as redis://host:port."""
+    host, port = storage.host or "127.0.0.1", storage.port or 6379
+    address = None
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 literals in brackets
+    if settings.SSRF_PROTECTION_ENABLED and not ssrf.is_trusted_endpoint(f"redis://{netloc}"):
+        ssrf.check_host(host, port)  # local names are refused before any lookup, with the reason
+        # Connect-time check: resolve once more, check what we got and connect to exactly
+        # that address, so DNS cannot answer differently when redis-py connects (rebinding).
+        address = resolve_checked(host, port, ssrf.check_host)
+    return RedisClient(
+        storage.path or "", host=host, port=port, password=storage.password, db=storage.db, address=address
+    )

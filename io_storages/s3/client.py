@@ -35,6 +35,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
+from io_storages import ssrf
 from io_storages.client import (
     AccessDenied,
     BucketNotFound,
@@ -179,8 +180,6 @@ def _blank_to_none(value: Optional[str]) -> Optional[str]:
 
 
 class S3Client(StorageClient):
-    scheme = "s3"
-
     def __init__(
         self,
         bucket: str,
@@ -295,15 +294,14 @@ class S3Client(StorageClient):
             r = self._s3.head_object(Bucket=self.bucket, Key=key)
         return self._info(key, r, r.get("ContentLength"))
 
-    def open(self, key: str, start: Optional[int] = None, end: Optional[int] = None) -> ObjectStream:
+    def _open_range(self, key: str, start: Optional[int], end: Optional[int]) -> ObjectStream:
         params = {"Bucket": self.bucket, "Key": key}
-        if start is not None or end is not None:
-            begin = start or 0
-            if begin < 0 or (end is not None and end < begin):
-                # S3 would silently ignore such a header and send the whole object.
-                raise RangeNotSatisfiable(f"Invalid range {start}-{end} for '{key}'")
-            # "bytes=a-" is open-ended; an end past the object is clamped by the server.
-            params["Range"] = f"bytes={begin}-{'' if end is None else end}"
+        if start is not None:
+            # A negative start or an end before start never gets here: StorageClient.open()
+            # refuses it, as S3 would silently ignore such a header and send the whole object.
+            # "bytes=a-" is open-ended; an end past the object is clamped by the server, and a
+            # start past it is a 416 InvalidRange (RangeNotSatisfiable, in _errors).
+            params["Range"] = f"bytes={start}-{'' if end is None else end}"
         with self._errors(key):
             r = self._s3.get_object(**params)
         first = last = None
@@ -354,3 +352,23 @@ class S3Client(StorageClient):
             content_type=r.get("ContentType"),
             content_encoding=r.get("ContentEncoding"),
         )
+
+
+def client_for(storage) -> S3Client:
+    """The client of an S3 storage; a user-given endpoint is checked against SSRF now, before
+    every request and on every connected socket (DNS may answer differently each time)."""
+    endpoint = storage.s3_endpoint or None
+    guards = {}
+    if endpoint and not ssrf.is_trusted_endpoint(endpoint):
+        ssrf.check_url(endpoint)
+        guards = {"before_connect": ssrf.guard_url, "check_peer": ssrf.check_peer}
+    return S3Client(
+        storage.bucket,
+        aws_access_key_id=storage.aws_access_key_id,
+        aws_secret_access_key=storage.aws_secret_access_key,
+        aws_session_token=storage.aws_session_token,
+        region_name=storage.region_name,
+        endpoint_url=endpoint,
+        sse_kms_key_id=storage.aws_sse_kms_key_id,
+        **guards,
+    )

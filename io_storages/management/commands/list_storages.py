@@ -3,7 +3,8 @@ aligned text table. Stale queued/in-progress statuses are checked first, as the 
 
 from django.core.management.base import BaseCommand
 
-from io_storages.registry import PROVIDERS, storage_model
+from io_storages import registry
+from io_storages.jobs import check_health
 
 COLUMNS = ("type", "kind", "id", "project", "title", "location", "status", "last_sync", "last_sync_count")
 
@@ -27,27 +28,23 @@ class Command(BaseCommand):
 
     def handle(self, project=None, export=False, import_only=False, **options):
         kinds = [True] if export else [False] if import_only else [False, True]
-        rows = []
-        for name in PROVIDERS:
-            for is_export in kinds:
-                storages = storage_model(name, is_export).objects.order_by("pk")
-                if project is not None:
-                    storages = storages.filter(project_id=project)
-                for storage in storages:
-                    storage.ensure_status()
-                    rows.append(
-                        [
-                            name,
-                            "export" if is_export else "import",
-                            storage.pk,
-                            storage.project_id,
-                            storage.title,
-                            storage.location,
-                            storage.status,
-                            storage.last_sync,
-                            storage.last_sync_count,
-                        ]
-                    )
+        filters = {} if project is None else {"project_id": project}
+        storages = [storage for is_export in kinds for storage in registry.storages(is_export, **filters)]
+        storages.sort(key=lambda storage: (list(registry.PROVIDERS).index(storage.storage_type), storage.is_export))
+        rows = [
+            [
+                storage.storage_type,
+                "export" if storage.is_export else "import",
+                storage.pk,
+                storage.project_id,
+                storage.title,
+                storage.location,
+                check_health(storage).status,
+                storage.last_sync,
+                storage.last_sync_count,
+            ]
+            for storage in storages
+        ]
         if not rows:
             self.stderr.write("No storages")
             return

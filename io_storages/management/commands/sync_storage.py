@@ -12,7 +12,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from io_storages.jobs import Progress, claim_sync, run_sync
+from io_storages.jobs import Progress, check_health, claim_sync, run_sync
 from io_storages.registry import PROVIDERS, storage_model
 
 
@@ -97,8 +97,7 @@ class Command(BaseCommand):
 
     def queue(self, storage, force):
         """The one-sync-at-a-time guard of the API applies here too."""
-        storage.ensure_status()
-        status = storage.status
+        status = check_health(storage).status
         if not claim_sync(storage, force=force):
             raise CommandError(
                 f"{storage} is already {storage.status} (job {storage.last_sync_job or 'in-process'}); "
