@@ -24,7 +24,21 @@ def env_int(name, default):
 
 
 DATA_DIR = Path(env("DATA_DIR", BASE_DIR / "data"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _private_dir(path):
+    """Create `path` readable by this user only (0700), and tighten it if it exists, is ours
+    and others may read it: it holds the SQLite database and the generated secret key."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        stat = path.stat()
+        if stat.st_uid == os.getuid() and stat.st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:  # not ours to change (read-only mount...): leave it
+        pass
+
+
+_private_dir(DATA_DIR)
 
 
 def _secret_key():
@@ -39,6 +53,10 @@ def _secret_key():
 
 
 SECRET_KEY = _secret_key()
+# Keys of the storage secrets encrypted in the database (io_storages/fields.py): the first
+# encrypts, all decrypt. Fernet keys or any strings (a key is derived from them); default:
+# derived from SECRET_KEY. Rotating: README "Rotating the storage secret keys".
+STORAGE_SECRET_KEYS = [k.strip() for k in env("STORAGE_SECRET_KEYS", "").split(",") if k.strip()] or [SECRET_KEY]
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env("ALLOWED_HOSTS", "*").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
@@ -47,6 +65,25 @@ CSRF_TRUSTED_ORIGINS = [o for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if
 # links are built from the request's own host.
 HOSTNAME = env("HOSTNAME", "")
 HOSTNAME = HOSTNAME.rstrip("/") if HOSTNAME.startswith(("http://", "https://")) else ""
+
+# --- HTTPS -------------------------------------------------------------------
+# Behind a TLS-terminating proxy, name the header it sets (e.g. `X-Forwarded-Proto`, or
+# `X-Forwarded-Proto=https` for another value) so requests count as secure; never set it
+# unless that proxy always sets or strips the header.
+_ssl_header, _, _ssl_value = env("SECURE_PROXY_SSL_HEADER", "").partition("=")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _ssl_header.strip().upper().replace("-", "_").removeprefix("HTTP_"), _ssl_value.strip() or "https")
+    if _ssl_header.strip()
+    else None
+)
+# Cookies only over HTTPS: on by default when the public URL (HOSTNAME) is https.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HOSTNAME.startswith("https://"))
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HOSTNAME.startswith("https://"))
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# HSTS (sent on secure requests only): 0 is off; e.g. 31536000 once HTTPS works everywhere.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -122,6 +159,16 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 
+# --- request limits (core.api answers a request over one with a 4xx naming the setting) ---
+# Largest body read into memory (JSON and form fields; uploaded files are spooled): 100 MB,
+# not Django's 2.5 MB. DRF reads a JSON body whole before parsing, and the task import
+# validates every task before it creates any, so a streamed parse would not lower the peak;
+# a task import of some MB is a normal day for a labeling team, and so are annotations of
+# some MB (brush masks). Label Studio itself defaults to 250 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 100 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)  # form fields / query parameters
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 100)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "core.authentication.TokenAuthentication",
@@ -130,6 +177,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    # core.api.JSONParser: JSON nested too deeply for Python's json is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -155,6 +208,12 @@ STORAGE_EXPORT_QUEUE = env("STORAGE_EXPORT_QUEUE", "default")
 
 # --- storages ---------------------------------------------------------------
 SSRF_PROTECTION_ENABLED = env_bool("SSRF_PROTECTION_ENABLED", True)
+# Storages whose credentials are empty use the server's own identity (boto3's default chain,
+# Google's default credentials or anonymous emulator access, AZURE_BLOB_ACCOUNT_NAME/KEY) only
+# when this is true; otherwise they are refused (400 on save, an error on sync).
+STORAGE_SERVER_CREDENTIALS_ENABLED = env_bool("STORAGE_SERVER_CREDENTIALS_ENABLED", False)
+# Token endpoints a GCS service-account key may name besides Google's own (comma-separated URLs).
+GCS_TRUSTED_TOKEN_URIS = [u.strip() for u in env("GCS_TRUSTED_TOKEN_URIS", "").split(",") if u.strip()]
 STORAGE_IN_PROGRESS_TIMER = float(env("STORAGE_IN_PROGRESS_TIMER", 5))
 STORAGE_SYNC_BATCH_SIZE = env_int("STORAGE_SYNC_BATCH_SIZE", 1000)
 FUTURE_SAVE_TASK_TO_STORAGE = env_bool("FUTURE_SAVE_TASK_TO_STORAGE", False)
@@ -170,8 +229,12 @@ AZURE_BLOB_ACCOUNT_NAME = env("AZURE_BLOB_ACCOUNT_NAME", "")
 AZURE_BLOB_ACCOUNT_KEY = env("AZURE_BLOB_ACCOUNT_KEY", "")
 AZURE_BLOB_ENDPOINT = env("AZURE_BLOB_ENDPOINT", "https://{account_name}.blob.core.windows.net")
 
+# Local files storages exist only while LOCAL_FILES_SERVING_ENABLED. Organization N owns
+# LOCAL_FILES_DOCUMENT_ROOT/N/ (created by the operator); its storages may only use
+# sub-directories of it. The default root lies beside the database and the secret key in
+# DATA_DIR, never above them (README "Local files").
 LOCAL_FILES_SERVING_ENABLED = env_bool("LOCAL_FILES_SERVING_ENABLED", False)
-LOCAL_FILES_DOCUMENT_ROOT = env("LOCAL_FILES_DOCUMENT_ROOT", os.path.abspath(os.sep))
+LOCAL_FILES_DOCUMENT_ROOT = env("LOCAL_FILES_DOCUMENT_ROOT", str(DATA_DIR / "local-files"))
 
 LOGGING = {
     "version": 1,

@@ -2,8 +2,11 @@
 
 Secrets (each model's `secret_fields`) are never rendered: their inputs are empty password
 fields, and leaving one empty keeps the stored value. A "remove the stored ..." checkbox next
-to each clears it (e.g. to fall back to the server's own credentials).
+to each clears it (e.g. to fall back to the server's own credentials). A change of any
+connection field (host, endpoint, bucket...) needs the stored secrets entered again, as in the API.
 """
+
+import copy
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,6 +14,7 @@ from django.contrib import admin, messages
 from io_storages.base_models import STATUS_FIELDS
 from io_storages.jobs import check_health, start_sync
 from io_storages.registry import PROVIDERS
+from io_storages.serializers import reenter_message
 
 
 class StorageAdminForm(forms.ModelForm):
@@ -29,12 +33,26 @@ class StorageAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk:
+            self._require_secrets_for_a_new_connection(cleaned)
             for name in self.secret_fields():
                 if cleaned.get(f"clear_{name}"):
                     cleaned[name] = None if self._meta.model._meta.get_field(name).null else ""
                 elif not cleaned.get(name):  # left empty: keep what is stored
                     cleaned[name] = getattr(self.instance, name)
         return cleaned
+
+    def _require_secrets_for_a_new_connection(self, cleaned):
+        """Stored secrets are only sent where they were saved for (as in the API): when a
+        connection field changes, each stored secret left empty must be entered again."""
+        changed = copy.copy(self.instance)
+        for name, value in cleaned.items():
+            if name in self.fields and not name.startswith("clear_"):
+                setattr(changed, name, value)
+        given = [name for name in self.secret_fields() if cleaned.get(name) or cleaned.get(f"clear_{name}")]
+        moved, missing = self.instance.secrets_to_reenter(changed, given=given)
+        for name in missing:
+            if name in self.fields:
+                self.add_error(name, reenter_message(moved))
 
 
 class StorageAdmin(admin.ModelAdmin):

@@ -106,7 +106,10 @@ class StorageSyncAPI(StorageTypeMixin, APIView):
 
 class StorageConfigMixin(StorageTypeMixin):
     """Endpoints that take a configuration in the body without saving it; with `id`, the
-    stored storage's values (secrets included) fill what the body omits."""
+    stored storage's values fill what the body omits. Its secrets are filled in only while
+    the connection settings stay those they were saved with; a body that changes any (host,
+    port, endpoint, bucket...) must give them again, or the answer is a 400 naming them
+    (`Storage.secrets_to_reenter`, checked by the serializer before it connects)."""
 
     def unsaved_storage(self, request):
         data = _body(request).copy()

@@ -100,6 +100,8 @@ class Storage(StorageInfo):
     prefix_field = None
     #: connection fields that are write-only in the API and never rendered in the admin
     secret_fields = ()
+    #: the fields that decide where the secrets are sent: changing one needs them again
+    address_fields = ()
 
     title = models.CharField(max_length=256, null=True, blank=True)
     description = models.TextField(null=True, blank=True)
@@ -195,6 +197,17 @@ class Storage(StorageInfo):
             if f.name not in self.NON_CONNECTION_FIELDS
         )
 
+    def secrets_to_reenter(self, changed, given=()):
+        """(address fields that differ, secrets to give again) for `changed`, this stored
+        storage with other values, when the fields in `given` are set by the caller. A stored
+        secret is only sent where it was saved for: once an `address_fields` value changes
+        (endpoint, host, port, account...), each stored secret the caller does not give again
+        must be re-entered. A new prefix or title keeps them. None and "" are the same."""
+        moved = [name for name in self.address_fields if (getattr(self, name) or "") != (getattr(changed, name) or "")]
+        if not moved:
+            return moved, []
+        return moved, [name for name in self.secret_fields if name not in given and getattr(self, name, None)]
+
     def validate_connection(self, client=None):
         """Raise `StorageError` naming the problem unless the location is usable."""
         (client or self.get_client()).check(prefix=None)
@@ -213,7 +226,9 @@ class ImportStorage(Storage):
     is_export = False
 
     regex_filter = models.TextField(
-        null=True, blank=True, help_text="Only import keys matching this Python regex (matched from the start)"
+        null=True,
+        blank=True,
+        help_text="Only import keys matching this regular expression (RE2 syntax, matched from the start)",
     )
     use_blob_urls = models.BooleanField(
         default=False, help_text="One task per object (its URL in the data) instead of parsing objects as tasks"

@@ -8,9 +8,10 @@ the caller's process through `run_sync` (the `sync_storage` command).
 
 import logging
 import time
-import traceback
+import uuid
 from datetime import timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +19,7 @@ from django.utils import timezone
 from core import jobs
 from io_storages.client import StorageError
 from io_storages.export import export_project
+from io_storages.fields import SecretKeyError
 from io_storages.registry import model_label, storage_from_label
 from io_storages.sync import ImportSync
 
@@ -75,7 +77,15 @@ class Progress:
 
 def run_sync_job(label, storage_id, **options):
     """The background job: load the storage and run its sync."""
-    storage = storage_from_label(label, storage_id)
+    try:
+        storage = storage_from_label(label, storage_id)
+    except SecretKeyError as e:
+        # This process reads secrets with other keys than the one that stored them (a worker
+        # with another SECRET_KEY / STORAGE_SECRET_KEYS than the web): say so on the storage.
+        logger.error("Sync of %s #%s not started: %s", label, storage_id, e)
+        model = apps.get_model(label)
+        model.objects.defer(*model.secret_fields).get(pk=storage_id).info_set_failed(str(e))
+        return
     if storage is None:  # deleted while queued: nothing to do
         logger.warning("Storage %s #%s no longer exists; sync skipped", label, storage_id)
         return
@@ -92,15 +102,20 @@ def run_sync(storage, progress, only_new=False):
             errors = export_project(storage, progress, only_new=only_new)
         else:
             errors = ImportSync(storage, progress).run()
-    except StorageError as e:
+    except (StorageError, SecretKeyError) as e:
         storage.info_set_failed(str(e))
         return
     except KeyboardInterrupt:
         storage.info_set_failed("Sync interrupted")
         raise
-    except Exception:
-        logger.exception("Sync of %s #%s failed", type(storage).__name__, storage.pk)
-        storage.info_set_failed(traceback.format_exc())
+    except Exception as e:
+        # Users see what failed and an id to quote; the traceback (server paths, code, values)
+        # goes to the server log only, under the same id.
+        error_id = uuid.uuid4().hex
+        logger.exception(
+            "Sync of %s #%s failed: unexpected error (id %s)", type(storage).__name__, storage.pk, error_id
+        )
+        storage.info_set_failed(f"Unexpected error (id {error_id}): {type(e).__name__}; the server log has the details")
         return
     storage.info_set_finished(progress.count, errors=errors, **progress.meta)
 

@@ -3,6 +3,11 @@
 Used by the resolve endpoint in proxy mode and by the local files view. Settings:
 RESOLVER_PROXY_BUFFER_SIZE (chunk), RESOLVER_PROXY_TIMEOUT (seconds a response may stream),
 RESOLVER_PROXY_MAX_RANGE_SIZE (bytes per response), RESOLVER_PROXY_CACHE_TIMEOUT.
+
+The bytes come from whoever can write to a bucket, and they are served on the service's
+origin: only media types that cannot run script are shown inline (`INLINE_TYPES`); HTML, SVG,
+XML and everything else is an attachment, and every response carries `Content-Security-Policy:
+sandbox` and `X-Content-Type-Options: nosniff` (`SANDBOX_HEADERS`).
 """
 
 import hashlib
@@ -10,6 +15,8 @@ import logging
 import mimetypes
 import re
 import time
+import unicodedata
+from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
@@ -22,6 +29,16 @@ logger = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _GENERIC_TYPES = {None, "", "application/octet-stream", "binary/octet-stream"}
+
+#: headers of every proxied response: a document opened from it runs no script and has no
+#: origin, and the browser never second-guesses its Content-Type
+SANDBOX_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+#: media types shown inline, besides image/*, audio/* and video/* (but SVG, and any XML image)
+INLINE_TYPES = {"application/pdf", "text/plain", "application/json"}
+_INLINE_FAMILIES = ("image/", "audio/", "video/")
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+_MEDIA_TYPE = re.compile(rf"^{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|\"[^\"\\\x00-\x1f\x7f]*\"))*$")
+_FILENAME_MAX = 150
 
 
 class StreamTimeout(Exception):
@@ -71,9 +88,31 @@ def etag_matches(header, etag):
 
 
 def content_type(info):
-    if info.content_type not in _GENERIC_TYPES:
-        return info.content_type
+    """The object's stored type (a well-formed one), else the type its name suggests."""
+    stored = (info.content_type or "").strip()
+    if stored.lower() not in _GENERIC_TYPES:
+        return stored if _MEDIA_TYPE.match(stored) else "application/octet-stream"
     return mimetypes.guess_type(info.key)[0] or "application/octet-stream"
+
+
+def is_inline(media_type):
+    """True for the media types a browser shows without running script in them."""
+    essence = media_type.split(";", 1)[0].strip().lower()
+    if essence in INLINE_TYPES:
+        return True
+    return essence.startswith(_INLINE_FAMILIES) and "svg" not in essence and "xml" not in essence
+
+
+def attachment_disposition(key):
+    """`attachment` with the key's last segment as the filename: an ASCII fallback of safe
+    characters and the exact name (RFC 6266/5987); no control or format characters, cut short."""
+    name = key.rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] not in "CZ" or c == " ").strip() or "download"
+    if len(name) > _FILENAME_MAX:  # keep the extension: it tells the user what they got
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: _FILENAME_MAX - len(ext) - 1] + dot + ext) if dot and len(ext) <= 16 else name[:_FILENAME_MAX]
+    fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _time_limited(stream, chunk_size, deadline):
@@ -100,6 +139,14 @@ def _provider_error(e):
 
 
 def proxy_response(request, client, key, access_token):
+    """The HTTP response that streams `key` from `client` to this request, sandboxed."""
+    response = _proxy_response(request, client, key, access_token)
+    for name, value in SANDBOX_HEADERS.items():
+        response[name] = value
+    return response
+
+
+def _proxy_response(request, client, key, access_token):
     """The HTTP response that streams `key` from `client` to this request.
 
     The common case costs one provider request (the ranged GET, whose metadata gives the
@@ -160,6 +207,8 @@ def proxy_response(request, client, key, access_token):
 
 def _object_headers(info, access_token):
     headers = {"Content-Type": content_type(info)}
+    if not is_inline(headers["Content-Type"]):
+        headers["Content-Disposition"] = attachment_disposition(info.key)
     if info.content_encoding:  # the bytes are sent as stored: the browser decodes them
         headers["Content-Encoding"] = info.content_encoding
     etag = make_etag(info, access_token)

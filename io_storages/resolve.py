@@ -102,14 +102,35 @@ class TaskDataResolver:
         return f"{self.base_url}/tasks/{task_id}/resolve/?fileuri={encode_fileuri(uri)}"
 
     def rewrite(self, task_id, data):
-        """`data` with every resolvable URI replaced (a new structure; the input is untouched)."""
-        if isinstance(data, dict):
-            return {k: self.rewrite(task_id, v) for k, v in data.items()}
-        if isinstance(data, list):
-            return [self.rewrite(task_id, v) for v in data]
-        if isinstance(data, str) and "://" in data and self.pattern:
-            return self.pattern.sub(lambda m: self._replace(task_id, m.group(0)), data)
-        return data
+        """`data` with every resolvable URI replaced (a new structure; the input is untouched).
+        Without recursion: a task stored before the nesting limit (tasks.importing.MAX_DEPTH)
+        may be deeper than Python's recursion limit."""
+
+        def leaf(value):
+            if isinstance(value, str) and "://" in value and self.pattern:
+                return self.pattern.sub(lambda m: self._replace(task_id, m.group(0)), value)
+            return value
+
+        def copy(value):
+            """An empty container of `value`'s kind (queued to be filled), or the leaf rewritten."""
+            if isinstance(value, dict):
+                pending.append((value, {}))
+                return pending[-1][1]
+            if isinstance(value, list):
+                pending.append((value, []))
+                return pending[-1][1]
+            return leaf(value)
+
+        pending = []  # (source container, its copy, filled later)
+        result = copy(data)
+        while pending:
+            source, target = pending.pop()
+            if isinstance(target, dict):
+                for key, value in source.items():
+                    target[key] = copy(value)
+            else:
+                target.extend(copy(value) for value in source)
+        return result
 
     def _replace(self, task_id, uri):
         storage, _ = find_storage(self.storages, uri)

@@ -2,7 +2,6 @@
 once (on the model), secrets are write-only, and saving checks the connection."""
 
 import copy
-import re
 
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -10,6 +9,7 @@ from rest_framework.exceptions import NotFound
 from core.permissions import organization_filter
 from io_storages.base_models import STATUS_FIELDS
 from io_storages.client import StorageError
+from io_storages.sync import compile_regex_filter
 from projects.models import Project
 
 
@@ -32,15 +32,18 @@ class StorageSerializer(serializers.ModelSerializer):
         return project
 
     def validate_regex_filter(self, value):
-        if value:
-            try:
-                re.compile(value)
-            except re.error as e:
-                raise serializers.ValidationError(f"Invalid regular expression: {e}")
+        try:
+            compile_regex_filter(value)  # what the sync runs: RE2, in linear time
+        except ValueError as e:
+            raise serializers.ValidationError(str(e))
         return value
 
     def validate(self, attrs):
         storage = self.unsaved_storage(attrs)
+        if self.instance is not None:  # before connecting: stored secrets must not reach a new address
+            moved, missing = self.instance.secrets_to_reenter(storage, given=attrs)
+            if missing:
+                raise serializers.ValidationError({name: [reenter_message(moved)] for name in missing})
         try:
             storage.validate_connection()
         except StorageError as e:
@@ -53,6 +56,13 @@ class StorageSerializer(serializers.ModelSerializer):
         for name, value in attrs.items():
             setattr(storage, name, value)
         return storage
+
+
+def reenter_message(moved):
+    return (
+        f"Re-enter this secret: the connection settings changed ({', '.join(moved)}), and a stored "
+        "secret is only used with the settings it was saved with"
+    )
 
 
 def serializer_for(model):

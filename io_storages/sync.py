@@ -6,11 +6,13 @@ transaction, so progress is durable after every batch and an interrupted sync re
 the next run without duplicates.
 """
 
+import logging
 import queue
-import re
 import threading
+import uuid
 from itertools import islice
 
+import re2
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
@@ -18,6 +20,8 @@ from django.db.models import Count
 from io_storages.client import StorageError
 from io_storages.task_files import TaskFileError, iter_task_rows
 from tasks.importing import TaskFormatError, create_tasks, parse_task
+
+logger = logging.getLogger(__name__)
 
 
 def chunked(iterable, size):
@@ -70,13 +74,59 @@ def prefetched(iterable, depth=2):
         stop.set()
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the user's error, said in the answer
+
+#: Why RE2: said wherever a pattern is refused.
+RE2_REQUIRED = (
+    "regex_filter must use RE2 syntax, which matches in linear time so that no pattern can hold "
+    "the server: backreferences (\\1, (?P=name)) and lookaround ((?=...), (?!...), (?<=...), "
+    "(?<!...)) are not supported"
+)
+
+
+class RegexFilterError(StorageError):
+    """A regex_filter that RE2 cannot compile (one stored before RE2 was required)."""
+
+
+def compile_regex_filter(pattern):
+    """`pattern` compiled by RE2, or None for no pattern; ValueError naming the problem when
+    RE2 cannot compile it."""
+    if not pattern:
+        return None
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as e:
+        reason = e.args[0] if e.args else ""
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(f"{RE2_REQUIRED} ({reason or 'invalid pattern'})") from None
+
+
+def _matches(pattern, key):
+    try:
+        return pattern.match(key) is not None
+    except UnicodeError:  # a key that is not Unicode text matches nothing
+        return False
+
+
 def matching_objects(storage, client):
     """The objects a sync of `storage` considers: listed under its prefix, filtered by its
-    regex_filter (matched from the start of the key). The files preview shows the same."""
-    pattern = re.compile(storage.regex_filter) if storage.regex_filter else None
-    for obj in client.list_objects(storage.key_prefix, recursive=storage.recursive_scan):
-        if pattern is None or pattern.match(obj.key):
-            yield obj
+    regex_filter (RE2, compiled once here, matched from the start of the key as `re.match`
+    does). The files preview shows the same. RegexFilterError, at once, when the stored
+    pattern does not compile."""
+    try:
+        pattern = compile_regex_filter(storage.regex_filter)
+    except ValueError as e:
+        raise RegexFilterError(f"The stored {e}: edit the storage's regex_filter") from None
+    objects = client.list_objects(storage.key_prefix, recursive=storage.recursive_scan)
+    if pattern is None:
+        return objects
+    return (obj for obj in objects if _matches(pattern, obj.key))
+
+
+class _Unreadable(Exception):
+    """An object whose bytes are not tasks: the message says why."""
 
 
 class ImportSync:
@@ -114,18 +164,39 @@ class ImportSync:
         first_pending, flushes = len(self.pending), self.flushes
         try:
             with self.client.open(key) as stream:
-                for row in iter_task_rows(key, stream.decoded_body()):
-                    self._add(parse_task(row.value), key, row.row_index, row.row_group)
+                rows = iter_task_rows(key, stream.decoded_body())
+                while (row := self._next_task(key, rows)) is not None:
+                    self._add(*row)  # storing: a database error fails the sync
                     self.progress.tick()
-        except (TaskFileError, TaskFormatError, StorageError) as e:
+        except (_Unreadable, StorageError) as e:
+            # Both name the problem, but a message may quote the object: keep it Unicode text.
+            problem = str(e).encode("utf-8", "backslashreplace").decode("utf-8")
             if flushes == self.flushes:
                 # Nothing of this object is stored yet: drop its rows, so that a fixed object
                 # imports whole on the next sync.
                 del self.pending[first_pending:]
-                self.errors.append(f"{self.storage.uri_for(key)}: {e}; nothing imported from it")
+                self.errors.append(f"{self.storage.uri_for(key)}: {problem}; nothing imported from it")
             else:
                 # A big object already had batches committed: those tasks stay.
-                self.errors.append(f"{self.storage.uri_for(key)}: {e}; rows before this point were imported")
+                self.errors.append(f"{self.storage.uri_for(key)}: {problem}; rows before this point were imported")
+
+    def _next_task(self, key, rows):
+        """(ParsedTask, key, row_index, row_group) of the next row of an object, or None at its
+        end. Whatever goes wrong reading or parsing it is that object's error (_Unreadable),
+        never the batch's: the other objects import."""
+        try:
+            row = next(rows, None)
+            return None if row is None else (parse_task(row.value), key, row.row_index, row.row_group)
+        except (TaskFileError, TaskFormatError, StorageError) as e:
+            raise _Unreadable(str(e)) from e
+        except Exception as e:  # a parser's own error (pyarrow, ijson, ...)
+            # Users read the kind of error and an id; the message and traceback (which may
+            # hold server paths) go to the server log under that id.
+            error_id = uuid.uuid4().hex
+            logger.exception("Reading %s failed: unexpected error (id %s)", self.storage.uri_for(key), error_id)
+            raise _Unreadable(
+                f"cannot be read: unexpected error (id {error_id}): {type(e).__name__}; the server log has the details"
+            ) from e
 
     def _add(self, parsed, key, row_index, row_group):
         self.pending.append((parsed, key, row_index, row_group))

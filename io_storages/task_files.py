@@ -11,7 +11,9 @@ from it. Supported contents:
 
 Everything except a single JSON object is read incrementally, so memory use
 stays flat however big the object is. Errors may be raised mid-stream; rows
-yielded before the error are valid.
+yielded before the error are valid. A row nested deeper than the task limit
+(tasks.importing.MAX_DEPTH) is an error, raised before the parser goes further
+down than that (JSON lists) or where Python's json gives up (RecursionError).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import ijson
+
+from tasks.importing import MAX_DEPTH
 
 CHUNK_SIZE = 64 * 1024
 PARQUET_SPOOL_MAX_MEMORY = 16 * 1024 * 1024
@@ -165,12 +169,23 @@ class _NotJSON(ValueError):
     PostgreSQL's jsonb refuses them, which would fail the sync's whole batch of inserts."""
 
 
+class _TooDeep(_NotJSON):
+    """Nested deeper than MAX_DEPTH levels (tasks.importing), which no task may be; Python's json
+    raises RecursionError some hundreds of levels further down."""
+
+    def __init__(self):
+        super().__init__(f"nests deeper than {MAX_DEPTH} levels")
+
+
 def _refuse_constant(name):
     raise _NotJSON(f"{name} is not a JSON value")
 
 
 def _loads(text: str):
-    return json.loads(text, parse_constant=_refuse_constant)
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise _TooDeep() from None
 
 
 def _iter_jsonl(key: str, lines: Iterator[tuple[int, bytes]], start_index: int = 0) -> Iterator[TaskRow]:
@@ -184,6 +199,8 @@ def _iter_jsonl(key: str, lines: Iterator[tuple[int, bytes]], start_index: int =
             value = _loads(text)
         except json.JSONDecodeError as e:
             raise TaskFileError(f"{key}: invalid JSON on line {line_number}, column {e.colno}: {e.msg}") from None
+        except _TooDeep as e:
+            raise TaskFileError(f"{key}: line {line_number} {e}") from None
         except _NotJSON as e:
             raise TaskFileError(f"{key}: invalid JSON on line {line_number}: {e}") from None
         yield TaskRow(_require_object(key, value, f"line {line_number}"), row_index, None)
@@ -191,14 +208,16 @@ def _iter_jsonl(key: str, lines: Iterator[tuple[int, bytes]], start_index: int =
 
 
 def _iter_json_list(key: str, stream) -> Iterator[TaskRow]:
-    """Items of a top-level JSON list, parsed one at a time by ijson."""
+    """Items of a top-level JSON list, parsed one at a time from ijson's events."""
     index = 0
-    items = ijson.items(stream, "item", use_float=True)
+    items = _list_items(ijson.basic_parse(stream, use_float=True))
     while True:
         try:
             value = next(items)
         except StopIteration:
             return
+        except _TooDeep as e:
+            raise TaskFileError(f"{key}: list item {index} {e}") from None
         except ijson.JSONError as e:
             reason = _ijson_reason(e)
             if "UTF8" in reason:
@@ -208,6 +227,53 @@ def _iter_json_list(key: str, stream) -> Iterator[TaskRow]:
             raise TaskFileError(f"{key} is not valid UTF-8 (list item {index}: {e.reason})") from None
         yield TaskRow(_require_object(key, value, f"list item {index}"), index, None)
         index += 1
+
+
+def _list_items(events) -> Iterator:
+    """The items of the JSON list whose `basic_parse` events are `events`, built one at a time;
+    an item nested deeper than MAX_DEPTH raises _TooDeep as soon as its level MAX_DEPTH + 1
+    starts. (`ijson.items` keeps the path prefix of every open level: its memory grows with
+    the square of the depth, 1 GB for a 40 KB file of 20,000 brackets.)"""
+    event, _ = next(events)  # the file starts with "[" (iter_task_rows looked)
+    if event != "start_array":
+        raise ijson.JSONError(f"expected a list, got {event}")
+    open_containers = []  # the item being built and the containers open inside it, innermost last
+    keys = []  # the pending key of each open container (None for lists)
+    for event, value in events:
+        if event == "map_key":
+            keys[-1] = value
+            continue
+        if event == "start_map" or event == "start_array":
+            if len(open_containers) >= MAX_DEPTH:
+                raise _TooDeep()
+            value = {} if event == "start_map" else []
+            if open_containers:
+                parent = open_containers[-1]
+                if type(parent) is dict:
+                    parent[keys[-1]] = value
+                else:
+                    parent.append(value)
+            open_containers.append(value)
+            keys.append(None)
+            continue
+        if event == "end_map" or event == "end_array":
+            if not open_containers:  # the end of the list itself
+                break
+            value = open_containers.pop()
+            keys.pop()
+            if not open_containers:
+                yield value
+            continue
+        if not open_containers:  # a number, string... as a list item
+            yield value
+            continue
+        parent = open_containers[-1]
+        if type(parent) is dict:
+            parent[keys[-1]] = value
+        else:
+            parent.append(value)
+    for _ in events:  # the parser refuses anything but whitespace after the list
+        raise ijson.JSONError("trailing content after the list")
 
 
 def _ijson_reason(error: Exception) -> str:
@@ -259,6 +325,8 @@ def _iter_object_or_jsonl(key: str, stream) -> Iterator[TaskRow]:
         value = _loads(text)
     except json.JSONDecodeError as e:
         raise TaskFileError(f"{key}: invalid JSON on line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except _TooDeep as e:
+        raise TaskFileError(f"{key} {e}") from None
     except _NotJSON as e:
         raise TaskFileError(f"{key}: invalid JSON: {e}") from None
     yield TaskRow(_require_object(key, value, "the file"), None, None)
@@ -295,7 +363,13 @@ def _iter_parquet(key: str, fileobj) -> Iterator[TaskRow]:
             try:
                 for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_SIZE, row_groups=[row_group]):
                     for row in batch.to_pylist():
-                        yield TaskRow(_parquet_row_to_task(row), row_index, row_group)
+                        try:
+                            task = _parquet_row_to_task(row)
+                        except (_TooDeep, RecursionError):
+                            raise TaskFileError(
+                                f"{key}: row {row_index} of row group {row_group} nests deeper than {MAX_DEPTH} levels"
+                            ) from None
+                        yield TaskRow(task, row_index, row_group)
                         row_index += 1
             except (pa.ArrowException, OSError) as e:
                 raise TaskFileError(
@@ -310,6 +384,8 @@ def _parquet_row_to_task(row: dict) -> dict:
         if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
             try:
                 decoded = _loads(value)
+            except _TooDeep:
+                raise
             except ValueError:  # not JSON after all: the text stays as it is
                 continue
             if isinstance(decoded, (dict, list)):

@@ -86,7 +86,9 @@ class ProjectResolveAPI(ResolveView):
 
 class LocalFilesAPI(APIView):
     """A file under LOCAL_FILES_DOCUMENT_ROOT, for users who can see a project with a local
-    files import storage covering it."""
+    files import storage covering it, while LOCAL_FILES_SERVING_ENABLED. Only storages whose
+    directory lies inside their organization's (`<root>/<organization id>/`) serve
+    (`storage_for_file`), and the client checks it again on every read."""
 
     @extend_schema(
         parameters=[

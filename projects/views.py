@@ -8,11 +8,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound, UnsupportedMediaType, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import PageNumberPagination
+from core.api import JSONParser, PageNumberPagination
 from core.schema import ERROR, RESOLVE_URI
 from io_storages.resolve import resolver_context
 from projects.access import get_user_project, user_projects

@@ -34,19 +34,37 @@ SCHEMATHESIS_VERSION = "4.32.5"
 TOKEN, ID = "FUZZTOKEN", 900001
 
 SEED = f"""
+import json
 from django.contrib.auth import get_user_model
 from core.models import Organization
 from io_storages import registry
 from projects.models import Project
 from tasks.models import Annotation, Task
+# The seeded rows are what a hostile tenant would have stored before today's checks, so every
+# fuzzed request also meets them: an endpoint with the backslash trick and stored keys, a Redis
+# password for a loopback port, a token_uri on loopback, a local-files path outside every
+# organization's directory, and task data nested past the limit holding a traversal path.
+GCS_KEY = {{"type": "service_account", "client_email": "f@example.com", "private_key": "x",
+           "token_uri": "http://127.0.0.1:9/token"}}
+HOSTILE = {{
+    "s3": {{"bucket": "b", "s3_endpoint": "http://127.0.0.1:9\\\\@example.com",
+            "aws_access_key_id": "AKIAFUZZ", "aws_secret_access_key": "fuzz-secret"}},
+    "gcs": {{"bucket": "b", "google_application_credentials": json.dumps(GCS_KEY)}},
+    "azure": {{"container": "c", "account_name": "fuzz", "account_key": "a2V5"}},
+    "redis": {{"host": "127.0.0.1", "port": 9, "password": "fuzz-password"}},
+    "localfiles": {{"path": "/etc"}},
+}}
+DEEP = {{"text": "/data/local-files/?d=../../etc/passwd"}}
+for _ in range(150):
+    DEEP = {{"a": DEEP}}
 user = get_user_model().objects.get(email="fuzz@example.com")
 organization = Organization.objects.get(members=user)
 project = Project.objects.create(pk={ID}, title="Fuzzed", organization=organization, created_by=user)
-Task.objects.create(pk={ID}, project=project, data={{"image": "s3://bucket/a.jpg"}}, inner_id=1)
+Task.objects.create(pk={ID}, project=project, data={{"image": "s3://b/a.jpg", "deep": DEEP}}, inner_id=1)
 Annotation.objects.create(pk={ID}, task_id={ID}, project=project, result=[], completed_by=user)
 for name in registry.PROVIDERS:
     for export in (False, True):
-        registry.storage_model(name, export=export).objects.create(pk={ID}, project=project)
+        registry.storage_model(name, export=export).objects.create(pk={ID}, project=project, **HOSTILE[name])
 """
 
 CONFIG = f"""
@@ -78,7 +96,7 @@ def main():
     binary = schemathesis()
     data_dir = tempfile.mkdtemp(prefix="fuzz-")
     env = {**os.environ, "DATA_DIR": data_dir, "DATABASE_URL": f"sqlite:///{data_dir}/db.sqlite3", "REDIS_URL": ""}
-    env.update(LOG_LEVEL="WARNING", LOCAL_FILES_SERVING_ENABLED="true", LOCAL_FILES_DOCUMENT_ROOT=data_dir)
+    env.update(LOG_LEVEL="WARNING", LOCAL_FILES_SERVING_ENABLED="true")
     drop = None
     if args.database_url:
         env["DATABASE_URL"], drop = postgres_database(args.database_url, f"fuzz_{os.getpid()}")

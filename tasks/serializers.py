@@ -3,6 +3,11 @@ from rest_framework import serializers
 from tasks.importing import refuse_unstorable
 from tasks.models import Annotation, Prediction, Task
 
+# How deep each field sits in a task of the full form (tasks.importing.MAX_DEPTH): the task
+# object is level 1, its `data` and `meta` level 2, `annotations[i].result` level 4. A value
+# accepted here imports again from an exported task.
+DATA_LEVEL, RESULT_LEVEL = 2, 4
+
 
 class AnnotationSerializer(serializers.ModelSerializer):
     class Meta:
@@ -24,7 +29,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
     def validate_result(self, value):
         if not isinstance(value, list):
             raise serializers.ValidationError("'result' must be a list of regions")
-        refuse_unstorable(value, serializers.ValidationError)
+        refuse_unstorable(value, serializers.ValidationError, level=RESULT_LEVEL)
         return value
 
 
@@ -68,12 +73,12 @@ class TaskSerializer(serializers.ModelSerializer):
     def validate_data(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("'data' must be a JSON object")
-        refuse_unstorable(value, serializers.ValidationError)
+        refuse_unstorable(value, serializers.ValidationError, level=DATA_LEVEL)
         return value
 
     def validate_meta(self, value):
         # A form field "null" parses to None past DRF's null check; the column is NOT NULL.
         if not isinstance(value, dict):
             raise serializers.ValidationError("'meta' must be a JSON object")
-        refuse_unstorable(value, serializers.ValidationError)
+        refuse_unstorable(value, serializers.ValidationError, level=DATA_LEVEL)
         return value

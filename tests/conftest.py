@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.azure",
     "tests.fixtures.redis_server",
     "tests.fixtures.localfiles",
+    "tests.fixtures.listeners",
 ]
 
 
@@ -80,14 +81,39 @@ def bob(make_member):
     return make_member("bob@example.com", "Org B")
 
 
-@pytest.fixture
-def project(alice):
-    response = alice.post(
+def create_project(client, title):
+    """A project created through the API by `client`'s user (in the user's organization)."""
+    from projects.models import Project
+
+    response = client.post(
         "/api/projects/",
-        {"title": "Images", "label_config": '<View><Image name="img" value="$image"/></View>'},
+        {"title": title, "label_config": '<View><Image name="img" value="$image"/></View>'},
         format="json",
     )
     assert response.status_code == 201, response.content
-    from projects.models import Project
-
     return Project.objects.get(pk=response.json()["id"])
+
+
+@pytest.fixture
+def project(alice):
+    return create_project(alice, "Images")
+
+
+@pytest.fixture
+def bob_project(bob):
+    """A project of another organization."""
+    return create_project(bob, "Bob's")
+
+
+@pytest.fixture
+def ssrf_on(settings, monkeypatch):
+    """SSRF protection on (the default), no trusted endpoints from the developer's
+    environment, and an empty guard cache."""
+    from io_storages import ssrf
+
+    settings.SSRF_PROTECTION_ENABLED = True
+    for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "SSRF_TRUSTED_ENDPOINTS"):
+        monkeypatch.delenv(var, raising=False)
+    ssrf.clear_guard_cache()
+    yield
+    ssrf.clear_guard_cache()

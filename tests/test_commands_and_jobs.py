@@ -11,15 +11,14 @@ from rest_framework.test import APIClient
 
 from core import jobs
 from core.models import Organization
+from tests.fixtures.servers import JOB_REDIS_URL
 
 pytestmark = pytest.mark.django_db
-
-TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 def redis_reachable():
     try:
-        return redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5).ping()
+        return redis.Redis.from_url(JOB_REDIS_URL, socket_connect_timeout=0.5).ping()
     except redis.RedisError:
         return False
 
@@ -83,9 +82,9 @@ def test_in_process_job_failure_does_not_propagate(settings):
 def test_jobs_go_through_redis_and_a_real_worker(settings):
     from rq import SimpleWorker
 
-    settings.REDIS_URL = TEST_REDIS_URL
+    settings.REDIS_URL = JOB_REDIS_URL
     settings.RQ_ASYNC = True
-    settings.RQ_QUEUES = {name: {**conf, "URL": TEST_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()}
+    settings.RQ_QUEUES = {name: {**conf, "URL": JOB_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()}
     jobs.forget_redis_state()
     queue = jobs.get_queue("default")
     queue.connection.flushdb()

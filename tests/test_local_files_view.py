@@ -1,4 +1,8 @@
-"""/data/local-files/: who may read which file, and the paths that must never be served."""
+"""/data/local-files/: who may read which file, and the paths that must never be served.
+
+Files lie as in production: in the directory of alice's organization,
+`<LOCAL_FILES_DOCUMENT_ROOT>/<organization id>/`; tests/test_security_local_files.py covers
+storages pointing at another organization's directory."""
 
 import os
 import uuid
@@ -10,10 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def root(localfiles_document_root, settings):
-    """A fresh folder under the document root with images/, images2/ and a symlink out."""
+def root(localfiles_document_root, alice, settings):
+    """A fresh folder in the directory of alice's organization with images/, images2/ and a
+    symlink out (to a file directly under the document root)."""
     settings.LOCAL_FILES_SERVING_ENABLED = True
-    folder = os.path.join(localfiles_document_root, f"view-{uuid.uuid4().hex}")
+    folder = os.path.join(localfiles_document_root, str(alice.organization.id), f"view-{uuid.uuid4().hex}")
     os.makedirs(os.path.join(folder, "images"))
     os.makedirs(os.path.join(folder, "images2"))
     with open(os.path.join(folder, "images", "cat.jpg"), "wb") as f:
@@ -70,8 +75,10 @@ def test_d_is_required(alice, storage):
         "../../../../etc/passwd",
     ],
 )
-def test_paths_outside_every_storage_are_refused(alice, storage, root, relative):
-    response = alice.get("/data/local-files/", {"d": relative.format(base=os.path.basename(root))})
+def test_paths_outside_every_storage_are_refused(alice, storage, root, localfiles_document_root, relative):
+    response = alice.get(
+        "/data/local-files/", {"d": relative.format(base=os.path.relpath(root, localfiles_document_root))}
+    )
     assert response.status_code == 404
     assert response.content.find(b"secret") == -1 and response.content.find(b"woof") == -1
 

@@ -1,6 +1,7 @@
 """LocalFilesClient and resolve_under against a real temporary directory tree: listing, ranged
 reads, atomic writes, deletion, path-safety cases (the same checks guard /data/local-files/)
-and the validation messages of check()."""
+and the validation messages of check(). The tree is laid out as in production: the storage's
+directory lies in its organization's directory `<document root>/<organization id>/`."""
 
 import json
 import os
@@ -12,9 +13,10 @@ from datetime import timezone
 import pytest
 
 from io_storages.client import AccessDenied, BucketNotFound, ObjectNotFound, RangeNotSatisfiable, StorageError
-from io_storages.localfiles.client import LocalFilesClient, UnsafePath, file_url, resolve_under
+from io_storages.localfiles.client import LocalFilesClient, UnsafePath, client_for, file_url, resolve_under
 
 DATA = b"0123456789"
+ORGANIZATION = 7  # the organization owning the storage in these tests
 
 
 @pytest.fixture
@@ -25,15 +27,23 @@ def document_root(tmp_path):
 
 
 @pytest.fixture
-def root(document_root):
-    path = os.path.join(document_root, "images")
+def organization_root(document_root):
+    """The directory of organization 7: `<document root>/7`."""
+    path = os.path.join(document_root, str(ORGANIZATION))
     os.mkdir(path)
     return path
 
 
 @pytest.fixture
-def client(root, document_root):
-    return LocalFilesClient(root, document_root=document_root)
+def root(organization_root):
+    path = os.path.join(organization_root, "images")
+    os.mkdir(path)
+    return path
+
+
+@pytest.fixture
+def client(root, document_root, organization_root):
+    return LocalFilesClient(root, document_root=document_root, organization_root=organization_root)
 
 
 def put(base, key, body=DATA):
@@ -71,9 +81,9 @@ def test_list_recursive_and_top_level_in_key_order(client, root):
     assert info.etag == f"{st.st_mtime_ns:x}-{st.st_size:x}"
 
 
-def test_list_skips_links_out_of_the_root_and_does_not_loop(client, root, document_root):
+def test_list_skips_links_out_of_the_root_and_does_not_loop(client, root, organization_root):
     put(root, "real/a.txt")
-    secret = put(document_root, "images2/secret.txt")  # a sibling sharing the root's name
+    secret = put(organization_root, "images2/secret.txt")  # a sibling sharing the root's name
     os.symlink(secret, os.path.join(root, "leak.txt"))
     os.symlink(os.path.dirname(secret), os.path.join(root, "leakdir"))
     os.symlink(os.path.join(root, "real"), os.path.join(root, "alias"))  # inside: followed
@@ -84,11 +94,17 @@ def test_list_skips_links_out_of_the_root_and_does_not_loop(client, root, docume
     assert [o.key for o in client.list_objects()] == ["alias/a.txt", "real/a.txt"]
 
 
-def test_list_missing_or_unusable_root(document_root):
+def test_list_missing_or_unusable_root(document_root, organization_root):
+    def listing(path):
+        return list(LocalFilesClient(path, document_root, organization_root=organization_root).list_objects())
+
     with pytest.raises(BucketNotFound, match="does not exist"):
-        list(LocalFilesClient(os.path.join(document_root, "nope"), document_root).list_objects())
+        listing(os.path.join(organization_root, "nope"))
     with pytest.raises(AccessDenied, match="LOCAL_FILES_DOCUMENT_ROOT"):
-        list(LocalFilesClient("/etc", document_root).list_objects())
+        listing("/etc")
+    put(document_root, "8/theirs/a.txt")  # another organization's directory
+    with pytest.raises(AccessDenied, match="organization"):
+        listing(os.path.join(document_root, "8", "theirs"))
 
 
 # --- reading -------------------------------------------------------------------
@@ -140,8 +156,8 @@ def test_write_is_atomic_and_replaces(client, root):
     assert len(os.listdir(os.path.join(root, "many"))) == 40
 
 
-def test_write_and_delete_never_touch_files_outside(client, root, document_root):
-    outside = put(document_root, "images2/victim.txt")
+def test_write_and_delete_never_touch_files_outside(client, root, organization_root):
+    outside = put(organization_root, "images2/victim.txt")
     os.symlink(outside, os.path.join(root, "link.txt"))
     client.write("link.txt", b"new")  # replaces the link itself
     assert open(outside, "rb").read() == DATA
@@ -193,8 +209,8 @@ def test_resolve_under_accepts_paths_inside(root):
         "prefix-link/secret.txt",
     ],
 )
-def test_resolve_under_refuses_paths_leaving_the_base(root, document_root, relative):
-    secret = put(document_root, "images2/secret.txt")  # /…/images2 shares a prefix with /…/images
+def test_resolve_under_refuses_paths_leaving_the_base(root, organization_root, relative):
+    secret = put(organization_root, "images2/secret.txt")  # /…/images2 shares a prefix with /…/images
     os.symlink(secret, os.path.join(root, "leak.txt"))
     os.symlink(os.path.dirname(secret), os.path.join(root, "leakdir"))
     os.symlink("../images2", os.path.join(root, "prefix-link"))
@@ -212,9 +228,9 @@ def test_sibling_directory_with_the_same_prefix_is_not_inside(document_root):
 
 
 # --- check ----------------------------------------------------------------------------
-def test_check_names_each_problem(document_root, tmp_path):
+def test_check_names_each_problem(document_root, organization_root, tmp_path):
     def check(path, prefix=None):
-        LocalFilesClient(path, document_root).check(prefix)
+        LocalFilesClient(path, document_root, organization_root=organization_root).check(prefix)
 
     with pytest.raises(StorageError, match="must be an absolute path.*LOCAL_FILES_DOCUMENT_ROOT"):
         check("images")
@@ -228,18 +244,30 @@ def test_check_names_each_problem(document_root, tmp_path):
     os.mkdir(sibling)
     with pytest.raises(AccessDenied, match="is not under"):
         check(sibling)
-    os.symlink(str(outside), os.path.join(document_root, "escape"))
+    os.symlink(str(outside), os.path.join(organization_root, "escape"))
     with pytest.raises(AccessDenied, match="is not under"):
-        check(os.path.join(document_root, "escape"))
+        check(os.path.join(organization_root, "escape"))
     with pytest.raises(AccessDenied, match="LOCAL_FILES_DOCUMENT_ROOT .* itself"):
         check(document_root + "/")
-    with pytest.raises(BucketNotFound, match=re.escape(f"'{document_root}/missing' does not exist")):
-        check(os.path.join(document_root, "missing"))
-    put(document_root, "file.txt")
+    with pytest.raises(AccessDenied, match="organization itself"):
+        check(organization_root + "/")
+    # Inside the document root but not inside this organization's directory: another
+    # organization's (named, or reached through a link), one directly under the root, or a
+    # sibling sharing the directory's name as a prefix; all refused before any existence check.
+    put(document_root, "8/theirs/a.json")
+    put(document_root, "legacy/a.json")
+    put(document_root, f"{ORGANIZATION}0/a.json")
+    os.symlink(os.path.join(document_root, "8", "theirs"), os.path.join(organization_root, "theirs"))
+    for path in ["8/theirs", "8/missing", "legacy", f"{ORGANIZATION}0", f"{ORGANIZATION}/theirs"]:
+        with pytest.raises(AccessDenied, match="not inside the directory of the storage's organization"):
+            check(os.path.join(document_root, path), prefix="")
+    with pytest.raises(BucketNotFound, match=re.escape(f"'{organization_root}/missing' does not exist")):
+        check(os.path.join(organization_root, "missing"))
+    put(organization_root, "file.txt")
     with pytest.raises(BucketNotFound, match="is not a directory"):
-        check(os.path.join(document_root, "file.txt"))
+        check(os.path.join(organization_root, "file.txt"))
 
-    empty = os.path.join(document_root, "empty")
+    empty = os.path.join(organization_root, "empty")
     os.makedirs(os.path.join(empty, "sub"))
     check(empty)  # export storages only need the directory
     with pytest.raises(StorageError, match=re.escape(f"No objects found in '{empty}'")):
@@ -248,18 +276,68 @@ def test_check_names_each_problem(document_root, tmp_path):
     check(empty, prefix="")  # a file anywhere below counts
 
 
+def test_an_organization_directory_outside_the_document_root_is_refused(document_root, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "images").mkdir(parents=True)
+    client = LocalFilesClient(str(elsewhere / "images"), document_root, organization_root=str(elsewhere))
+    with pytest.raises(AccessDenied):
+        client.check()
+
+
+def test_a_directory_holding_the_service_data_is_refused(document_root, organization_root, settings):
+    settings.DATA_DIR = os.path.join(organization_root, "service", "data")
+    put(settings.DATA_DIR, "secret_key")
+    for path in ("service", "service/data"):
+        client = LocalFilesClient(
+            os.path.join(organization_root, path), document_root, organization_root=organization_root
+        )
+        with pytest.raises(AccessDenied, match="DATA_DIR"):
+            client.check()
+    put(settings.DATA_DIR, "local-files/a.json")  # below DATA_DIR, as the default document root is
+    LocalFilesClient(
+        os.path.join(settings.DATA_DIR, "local-files"), document_root, organization_root=organization_root
+    ).check()
+
+
 def test_file_urls_are_relative_to_the_document_root(client, document_root):
     url = file_url(client.root, client.document_root, "sub dir/a#1é.jpg")
-    assert url == "/data/local-files/?d=images/sub%20dir/a%231%C3%A9.jpg"
+    assert url == f"/data/local-files/?d={ORGANIZATION}/images/sub%20dir/a%231%C3%A9.jpg"
     assert client.presign("sub dir/a#1é.jpg", 60) == url  # no signed URLs for local files
     assert file_url(os.path.join(document_root, "a", "b") + "/", document_root + "/", "c.jpg") == (
         "/data/local-files/?d=a/b/c.jpg"
     )
 
 
+# --- client_for --------------------------------------------------------------------------
+def storage_of(organization_id, path):
+    from core.models import Organization
+    from io_storages.localfiles.models import LocalFilesImportStorage
+    from projects.models import Project
+
+    project = None if organization_id is None else Project(organization=Organization(pk=organization_id))
+    return LocalFilesImportStorage(project=project, path=path)
+
+
+def test_client_for_confines_the_storage_to_its_organization(root, document_root, settings):
+    settings.LOCAL_FILES_DOCUMENT_ROOT = document_root
+    settings.LOCAL_FILES_SERVING_ENABLED = True
+    put(root, "a.jpg")
+    client = client_for(storage_of(ORGANIZATION, root))
+    assert client.organization_root == os.path.join(document_root, str(ORGANIZATION))
+    assert client.read("a.jpg") == DATA
+    with pytest.raises(AccessDenied, match="organization"):  # at once, before any read
+        client_for(storage_of(ORGANIZATION + 1, root))
+    with pytest.raises(StorageError, match="project"):
+        client_for(storage_of(None, root))
+    settings.LOCAL_FILES_SERVING_ENABLED = False
+    with pytest.raises(AccessDenied, match="LOCAL_FILES_SERVING_ENABLED"):
+        client_for(storage_of(ORGANIZATION, root))
+
+
 # --- API ---------------------------------------------------------------------------------
 @pytest.mark.django_db
-def test_api_refuses_a_path_outside_the_document_root(alice, project, localfiles_document_root, tmp_path):
+def test_api_refuses_a_path_outside_the_document_root(alice, project, localfiles_document_root, tmp_path, settings):
+    settings.LOCAL_FILES_SERVING_ENABLED = True
     for export in ("", "export/"):
         response = alice.post(
             f"/api/storages/{export}localfiles", {"project": project.id, "path": str(tmp_path)}, format="json"

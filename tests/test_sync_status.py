@@ -13,16 +13,15 @@ from django.utils import timezone
 from core import jobs
 from io_storages.s3.models import S3ImportStorage
 from tests.fixtures.s3 import s3_admin, s3_config
+from tests.fixtures.servers import JOB_REDIS_URL
 from tests.storage_helpers import create_storage, put, sync
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 
-TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
-
 
 def redis_reachable():
     try:
-        return redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5).ping()
+        return redis.Redis.from_url(JOB_REDIS_URL, socket_connect_timeout=0.5).ping()
     except redis.RedisError:
         return False
 
@@ -35,9 +34,9 @@ needs_redis = pytest.mark.skipif(
 @pytest.fixture
 def async_queue(settings):
     """Jobs go to a real Redis queue and wait for a worker."""
-    settings.REDIS_URL = TEST_REDIS_URL
+    settings.REDIS_URL = JOB_REDIS_URL
     settings.RQ_ASYNC = True
-    settings.RQ_QUEUES = {name: {**conf, "URL": TEST_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()}
+    settings.RQ_QUEUES = {name: {**conf, "URL": JOB_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()}
     jobs.forget_redis_state()
     queue = jobs.get_queue(settings.STORAGE_SYNC_QUEUE)
     queue.connection.flushdb()
@@ -193,10 +192,11 @@ def test_manage_py_rqworker_runs_a_queued_sync(make_member, s3_server, s3_bucket
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": TEST_REDIS_URL,
+        "REDIS_URL": JOB_REDIS_URL,
         "RQ_ASYNC": "true",
         "SSRF_PROTECTION_ENABLED": "false",
         "DATA_DIR": str(tmp_path),
+        "SECRET_KEY": settings.SECRET_KEY,  # the key that encrypted the storage's secrets
     }
     root = Path(__file__).resolve().parents[1]
     worker = subprocess.run(

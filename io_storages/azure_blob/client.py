@@ -40,6 +40,7 @@ from azure.storage.blob import (
 )
 from django.conf import settings
 
+from io_storages import ssrf
 from io_storages.client import (
     AccessDenied,
     BucketNotFound,
@@ -262,6 +263,11 @@ class AzureBlobClient(StorageClient):
 
 
 def client_for(storage) -> AzureBlobClient:
+    """The client of an Azure storage. A storage that leaves account_name or account_key
+    empty gets AZURE_BLOB_ACCOUNT_NAME / AZURE_BLOB_ACCOUNT_KEY, the server's own account:
+    only when the operator allows it (STORAGE_SERVER_CREDENTIALS_ENABLED)."""
+    if not storage.account_name or not storage.account_key:
+        ssrf.require_credentials("account_name and account_key are")
     return AzureBlobClient(
         storage.container,
         account_name=storage.account_name or settings.AZURE_BLOB_ACCOUNT_NAME,

@@ -10,19 +10,27 @@ from io_storages.base_models import (
     PresignMixin,
     ProjectStorageMixin,
 )
+from io_storages.fields import EncryptedTextField
 
 
 class AzureBlobStorageMixin(models.Model):
     bucket_field = "container"
     prefix_field = "prefix"
     secret_fields = ("account_key",)
+    address_fields = ("account_name",)  # the endpoint's host is made from it
 
     container = models.TextField(help_text="Blob container name")
     prefix = models.TextField(null=True, blank=True, help_text="Blob name prefix (folder) inside the container")
     account_name = models.TextField(
-        null=True, blank=True, help_text="Storage account (default: AZURE_BLOB_ACCOUNT_NAME)"
+        null=True,
+        blank=True,
+        help_text="Storage account (empty: AZURE_BLOB_ACCOUNT_NAME, if the operator allows server credentials)",
     )
-    account_key = models.TextField(null=True, blank=True, help_text="Account key (default: AZURE_BLOB_ACCOUNT_KEY)")
+    account_key = EncryptedTextField(
+        null=True,
+        blank=True,
+        help_text="Account key (empty: AZURE_BLOB_ACCOUNT_KEY, if the operator allows server credentials)",
+    )
 
     class Meta:
         abstract = True

@@ -10,6 +10,14 @@ emulator), anonymous access; else the environment's default credentials (google.
 GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server). Under an emulator the API
 client stays anonymous even with a key: the key is then only used to sign URLs, because it
 could not fetch an access token offline and emulators check neither tokens nor signatures.
+`client_for` refuses empty credentials (the server's own identity) unless the operator
+allows them (STORAGE_SERVER_CREDENTIALS_ENABLED).
+
+A key names the URL its access tokens are fetched from (`token_uri`): the service would POST a
+signed request there. `client_for` accepts only Google's token endpoints and those the
+operator lists in GCS_TRUSTED_TOKEN_URIS, and token requests never follow redirects. A key is
+checked field by field before the SDK sees it, so an odd one is an `InvalidCredentials`
+naming the problem, not an SDK exception.
 """
 
 from __future__ import annotations
@@ -23,16 +31,23 @@ from datetime import timedelta
 from typing import Iterator, Optional, Tuple
 
 import google.auth
+import google.auth.credentials
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import AnonymousCredentials, Credentials, Signing
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.fileio import BlobReader
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
+from io_storages import ssrf
 from io_storages.client import (
     AccessDenied,
     BucketNotFound,
@@ -48,6 +63,15 @@ from io_storages.client import (
 
 FIELD = "google_application_credentials"  # named in messages so users know what to fix
 _SA_FIELDS = ("client_email", "private_key", "token_uri")
+# Fields of a key that google-auth reads: each must be a string when present.
+_STRING_FIELDS = ("type", "client_email", "private_key", "token_uri", "private_key_id", "project_id", "universe_domain")
+_UNIVERSE = "googleapis.com"  # the only universe storage.Client talks to
+# Where Google issues service-account access tokens (keys from the console name the first).
+GOOGLE_TOKEN_URIS = (
+    "https://oauth2.googleapis.com/token",
+    "https://accounts.google.com/o/oauth2/token",
+    "https://www.googleapis.com/oauth2/v4/token",
+)
 # Bytes fetched per ranged request while streaming: big enough that a 7 MB proxy range takes
 # a few requests, small enough that many concurrent streams stay cheap in memory.
 _READ_CHUNK = 2 * 1024 * 1024
@@ -63,19 +87,61 @@ _SDK_ERRORS = (
 )
 
 
-def _load_service_account(credentials_json: str) -> service_account.Credentials:
-    """Parse the key without ever quoting it: errors are raised outside any `except` block so
-    that no exception holding the text (JSONDecodeError.doc) is chained to them."""
+def _token_uri_allowed(token_uri: str, allowed: Tuple[str, ...]) -> bool:
     try:
-        info = json.loads(credentials_json)
-    except ValueError:
-        info = None
-    if not isinstance(info, dict):
-        raise InvalidCredentials(f"{FIELD} is not valid JSON: paste the whole service account key file")
+        given = ssrf.parse_url(token_uri, what="token_uri")
+    except ssrf.SSRFError:
+        return False
+    for url in allowed:
+        try:
+            if ssrf.parse_url(url, what="token_uri") == given:  # scheme, host, port and path
+                return True
+        except ssrf.SSRFError:
+            continue
+    return False
+
+
+def _key_problem(info: dict, token_uris: Optional[Tuple[str, ...]]) -> Optional[str]:
+    """What makes `info` unusable as a service-account key, or None. Never quotes a value."""
+    wrong_type = [name for name in _STRING_FIELDS if info.get(name) is not None and not isinstance(info[name], str)]
+    if wrong_type:
+        return f"{FIELD}: {', '.join(wrong_type)} must be text (a string)"
     missing = [name for name in _SA_FIELDS if not info.get(name)]
     if info.get("type") != "service_account" or missing:
         detail = f" (missing {', '.join(missing)})" if missing else ""
-        raise InvalidCredentials(f"{FIELD} is not a service account key{detail}")
+        return f"{FIELD} is not a service account key{detail}"
+    if info.get("universe_domain", _UNIVERSE) != _UNIVERSE:
+        return f"{FIELD}: universe_domain must be {_UNIVERSE} (other Google Cloud universes are not supported)"
+    if token_uris is not None and not _token_uri_allowed(info["token_uri"], token_uris):
+        return (
+            f"{FIELD}: token_uri must be one of Google's token endpoints ({', '.join(GOOGLE_TOKEN_URIS)}); "
+            "the operator can allow others with GCS_TRUSTED_TOKEN_URIS"
+        )
+    key = None
+    try:
+        key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # UnicodeError is a ValueError
+        pass
+    if not isinstance(key, rsa.RSAPrivateKey):  # google-auth signs with RSA only
+        return f"{FIELD}: the private key of this service account key cannot be read (an RSA key in PEM format)"
+    return None
+
+
+def _load_service_account(
+    credentials_json: str, token_uris: Optional[Tuple[str, ...]] = None
+) -> service_account.Credentials:
+    """Parse and check the key without ever quoting it: errors are raised outside any `except`
+    block so that no exception holding the text (JSONDecodeError.doc) is chained to them.
+    `token_uris`: the token endpoints the key may name (None: any)."""
+    try:
+        info = json.loads(credentials_json)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        info = None
+    if not isinstance(info, dict):
+        raise InvalidCredentials(f"{FIELD} is not valid JSON: paste the whole service account key file")
+    problem = _key_problem(info, token_uris)
+    if problem:
+        raise InvalidCredentials(problem)
     credentials = None
     try:
         credentials = service_account.Credentials.from_service_account_info(info)
@@ -86,6 +152,30 @@ def _load_service_account(credentials_json: str) -> service_account.Credentials:
     return credentials
 
 
+class _TokenSession(requests.Session):
+    """The HTTP session of access-token requests: a token endpoint's redirect is an answer
+    (a failed refresh), never a place to send the signed assertion to."""
+
+    def __init__(self):
+        super().__init__()
+        # What google-auth mounts on its own token session: retries of network errors.
+        self.mount("https://", requests.adapters.HTTPAdapter(max_retries=3))
+
+    def request(self, method, url, **kwargs):
+        kwargs["allow_redirects"] = False
+        return super().request(method, url, **kwargs)
+
+
+def _api_client(project: Optional[str], credentials: Credentials) -> storage.Client:
+    """A storage.Client whose token requests go through `_TokenSession` (the SDK's own
+    session would follow redirects). Anonymous credentials fetch no tokens: the SDK's default."""
+    if isinstance(credentials, AnonymousCredentials):
+        return storage.Client(project=project, credentials=credentials)
+    scoped = google.auth.credentials.with_scopes_if_required(credentials, storage.Client.SCOPE)
+    http = AuthorizedSession(scoped, refresh_timeout=_TIMEOUT[1], auth_request=Request(_TokenSession()))
+    return storage.Client(project=project, credentials=scoped, _http=http)
+
+
 def _server_message(e: api_exceptions.GoogleAPICallError) -> str:
     """What GCS said, without the "GET <url>: " that the SDK puts in front of it."""
     return _REQUEST_PREFIX.sub("", e.message or "")
@@ -93,7 +183,10 @@ def _server_message(e: api_exceptions.GoogleAPICallError) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _connect(
-    credentials_json: Optional[str], project_id: Optional[str], emulator_host: Optional[str]
+    credentials_json: Optional[str],
+    project_id: Optional[str],
+    emulator_host: Optional[str],
+    token_uris: Optional[Tuple[str, ...]] = None,
 ) -> Tuple[storage.Client, Optional[Credentials]]:
     """(API client, credentials able to sign URLs or None), shared by every GCSClient with the
     same configuration: credentials keep their access token and the client its connection
@@ -102,7 +195,7 @@ def _connect(
     that a changed STORAGE_EMULATOR_HOST gives a new client."""
     project = project_id
     if credentials_json:
-        signer = _load_service_account(credentials_json)
+        signer = _load_service_account(credentials_json, token_uris)
         project = project or signer.project_id
         api_credentials = AnonymousCredentials() if emulator_host else signer
     elif emulator_host:
@@ -122,7 +215,14 @@ def _connect(
         signer = api_credentials if isinstance(api_credentials, Signing) else None
     # project=None (not omitted) stops the client from probing the environment for one:
     # object operations don't need a project.
-    return storage.Client(project=project or None, credentials=api_credentials), signer
+    client = None
+    try:
+        client = _api_client(project or None, api_credentials)
+    except (ValueError, TypeError):  # e.g. a universe the client does not talk to
+        pass
+    if client is None:
+        raise InvalidCredentials(f"{FIELD}: these credentials cannot be used with Google Cloud Storage")
+    return client, signer
 
 
 class GCSClient(StorageClient):
@@ -135,12 +235,17 @@ class GCSClient(StorageClient):
         credentials_json: Optional[str] = None,
         project_id: Optional[str] = None,
         retry_timeout: float = 10,
+        token_uris: Optional[Tuple[str, ...]] = None,
     ):
+        """`token_uris`: the token endpoints a key may name (None: any; `client_for` passes
+        Google's and the operator's)."""
         super().__init__(bucket)
         # Form fields arrive as "" (or whitespace) when left empty.
         credentials_json = (credentials_json or "").strip() or None
         emulator_host = os.environ.get("STORAGE_EMULATOR_HOST") or None
-        self._client, self._signer = _connect(credentials_json, (project_id or "").strip() or None, emulator_host)
+        project_id = (project_id or "").strip() or None
+        token_uris = tuple(token_uris) if token_uris is not None else None
+        self._client, self._signer = _connect(credentials_json, project_id, emulator_host, token_uris)
         self._bucket = self._client.bucket(bucket)
         # The SDK's default retries transient errors for 120 s: too long for a user waiting on
         # a validation or a proxied file. Uploads are retried too: rewriting the same bytes
@@ -291,7 +396,20 @@ class GCSClient(StorageClient):
         )
 
 
+def allowed_token_uris() -> Tuple[str, ...]:
+    """Google's token endpoints and the operator's (GCS_TRUSTED_TOKEN_URIS)."""
+    return GOOGLE_TOKEN_URIS + tuple(getattr(settings, "GCS_TRUSTED_TOKEN_URIS", ()))
+
+
 def client_for(storage) -> GCSClient:
+    """The client of a GCS storage. Empty credentials would be the server's own identity
+    (application default credentials, or anonymous access to the operator's emulator):
+    refused unless the operator allows it."""
+    if not (storage.google_application_credentials or "").strip():
+        ssrf.require_credentials(f"{FIELD} (a service account key) is")
     return GCSClient(
-        storage.bucket, credentials_json=storage.google_application_credentials, project_id=storage.google_project_id
+        storage.bucket,
+        credentials_json=storage.google_application_credentials,
+        project_id=storage.google_project_id,
+        token_uris=allowed_token_uris(),
     )

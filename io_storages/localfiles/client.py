@@ -1,10 +1,13 @@
 """Local files storage: a directory on the server's own disk behind `StorageClient`.
 
-Keys are POSIX paths relative to the storage's directory (`root`), which must lie strictly
-inside LOCAL_FILES_DOCUMENT_ROOT. Every path a key or a `?d=` parameter names goes through
-`resolve_under()`, the single place that decides whether a path stays inside its base
-directory (the `/data/local-files/` view uses it too). Filesystem errors are mapped to the
-interface's `StorageError` subclasses by `LocalFilesClient._errors()`.
+Directories belong to organizations: organization N owns `<LOCAL_FILES_DOCUMENT_ROOT>/N/`
+(`organization_root()`), and a storage's directory (`root`) must lie strictly inside the
+directory of its project's organization, symlinks resolved. `client_for()` refuses to make a
+client while LOCAL_FILES_SERVING_ENABLED is off or for a storage without a project, and the
+client checks containment again on every call. Every path a key or a `?d=` parameter names
+goes through `resolve_under()`, the single place that decides whether a path stays inside
+its base directory (the `/data/local-files/` view uses it too). Filesystem errors are mapped
+to the interface's `StorageError` subclasses by `LocalFilesClient._errors()`.
 
 There are no signed URLs for local files: a task holds `/data/local-files/?d=<path relative
 to the document root>` and the view checks the user's access on every request.
@@ -76,6 +79,36 @@ def resolve_under(base: str, relative: str, *, follow_symlinks: bool = True) -> 
     return target
 
 
+def organization_root(document_root: str, organization_id) -> str:
+    """The directory organization `organization_id` owns: `<document root>/<id>`. Named by the
+    id, which never changes nor is reused, unlike a title."""
+    return os.path.join(document_root, str(int(organization_id)))
+
+
+def strictly_inside(path, base) -> bool:
+    """Whether `path` is below `base` (both real paths), component by component."""
+    path, base = Path(path), Path(base)
+    return path != base and path.is_relative_to(base)
+
+
+def protected_paths() -> list[Path]:
+    """Real paths of the service's own files (database, secret key): no storage may hold them."""
+    paths = [Path(os.path.realpath(settings.DATA_DIR))]
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3") and database.get("NAME") not in (None, "", ":memory:"):
+        paths.append(Path(os.path.realpath(database["NAME"])))
+    return paths
+
+
+def require_enabled() -> None:
+    """Raise AccessDenied (a StorageError) unless local-files storages are enabled here."""
+    if not settings.LOCAL_FILES_SERVING_ENABLED:
+        raise AccessDenied(
+            "Local files storages are disabled on this server: the operator must set "
+            "LOCAL_FILES_SERVING_ENABLED=true to create, sync or serve them"
+        )
+
+
 def file_url(root: str, document_root: str, key: str) -> str:
     """`/data/local-files/?d=<path relative to the document root>` of `key` in `root`: what
     blob tasks hold (local files have no `scheme://` URIs)."""
@@ -108,15 +141,17 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
 
 
 class LocalFilesClient(StorageClient):
-    """Files below `root`, a directory inside `document_root` (LOCAL_FILES_DOCUMENT_ROOT).
+    """Files below `root`, a directory strictly inside `organization_root` (the directory of
+    the storage's organization), itself inside `document_root` (LOCAL_FILES_DOCUMENT_ROOT).
 
     Holds no open handles or mutable state, so one instance is safe to share between threads.
     """
 
-    def __init__(self, root: str, document_root: str):
+    def __init__(self, root: str, document_root: str, *, organization_root: str):
         super().__init__(root)
         self.root = root
         self.document_root = document_root
+        self.organization_root = organization_root
 
     # --- paths and errors ------------------------------------------------------
     def _real_root(self) -> Path:
@@ -141,6 +176,26 @@ class LocalFilesClient(StorageClient):
                 f"Path '{root}' is not under LOCAL_FILES_DOCUMENT_ROOT ('{document_root}'): "
                 "local files storages can only use directories inside it"
             )
+        # The organization's directory is compared by real path too: a symlink (or a path
+        # stored before directories belonged to organizations) that leads into another
+        # organization's directory, or out of every one, is refused.
+        own = self.organization_root
+        real_own = Path(os.path.realpath(own))
+        if real_root == real_own:
+            raise AccessDenied(
+                f"Path '{root}' is the directory of the storage's organization itself: use one of its sub-directories"
+            )
+        if not strictly_inside(real_own, real_document_root) or not strictly_inside(real_root, real_own):
+            raise AccessDenied(
+                f"Path '{root}' is not inside the directory of the storage's organization ('{own}'): "
+                "a local files storage may only use a sub-directory of LOCAL_FILES_DOCUMENT_ROOT/<organization id>"
+            )
+        for protected in protected_paths():
+            if protected.is_relative_to(real_root):
+                raise AccessDenied(
+                    f"Path '{root}' holds the service's own data (DATA_DIR or its database): "
+                    "choose a directory that does not contain it"
+                )
         return real_root
 
     def _path(self, key: str, follow_symlinks: bool = True) -> Path:
@@ -289,4 +344,19 @@ class LocalFilesClient(StorageClient):
 
 
 def client_for(storage) -> LocalFilesClient:
-    return LocalFilesClient(storage.path, document_root=settings.LOCAL_FILES_DOCUMENT_ROOT)
+    """The client of `storage`, confined to its project's organization's directory; refused
+    while local-files storages are disabled, and for a storage without a project (whose
+    organization, hence directory, is unknown: validating one needs `project`)."""
+    require_enabled()
+    organization_id = storage.organization_id
+    if organization_id is None:
+        raise StorageError(
+            "Pass the project: a local files storage may only use a directory of its "
+            "project's organization (LOCAL_FILES_DOCUMENT_ROOT/<organization id>)"
+        )
+    document_root = settings.LOCAL_FILES_DOCUMENT_ROOT
+    client = LocalFilesClient(
+        storage.path, document_root=document_root, organization_root=organization_root(document_root, organization_id)
+    )
+    client._real_root()  # refused now, not object by object: a sync then fails with the reason
+    return client

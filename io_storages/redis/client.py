@@ -262,16 +262,25 @@ class RedisClient(StorageClient):
 
 
 def client_for(storage) -> RedisClient:
-    """The client of a Redis storage. `host` is user-typed (SSRF): operators may allow a
-    private Redis by listing it in SSRF_TRUSTED_ENDPOINTS as redis://host:port."""
-    host, port = storage.host or "127.0.0.1", storage.port or 6379
+    """The client of a Redis storage. `host` is user-typed: parsed strictly (a host name or
+    address only: no URL, user-info, port, whitespace or control characters) and checked
+    against SSRF; operators may allow a private Redis by listing it in
+    SSRF_TRUSTED_ENDPOINTS as redis://host:port. Either way the client connects to an address
+    that was looked up and checked here, never to what a later lookup answers."""
+    host = ssrf.parse_host(storage.host or "127.0.0.1", what="Redis host")
+    port = storage.port or 6379
+    if not 1 <= port <= 65535:
+        raise StorageError("Redis port must be a number from 1 to 65535")
     address = None
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 literals in brackets
-    if settings.SSRF_PROTECTION_ENABLED and not ssrf.is_trusted_endpoint(f"redis://{netloc}"):
-        ssrf.check_host(host, port)  # local names are refused before any lookup, with the reason
-        # Connect-time check: resolve once more, check what we got and connect to exactly
-        # that address, so DNS cannot answer differently when redis-py connects (rebinding).
-        address = resolve_checked(host, port, ssrf.check_host)
+    if settings.SSRF_PROTECTION_ENABLED:
+        if ssrf.is_trusted(ssrf.Endpoint("redis", host, port)):
+            # Trust covers that host: connect to one of its addresses, looked up now.
+            address = resolve_checked(host, port, lambda address, port: None)
+        else:
+            ssrf.check_host(host, port)  # local names are refused before any lookup, with the reason
+            # Connect-time check: resolve once more, check what we got and connect to exactly
+            # that address, so DNS cannot answer differently when redis-py connects (rebinding).
+            address = resolve_checked(host, port, ssrf.check_host)
     return RedisClient(
         storage.path or "", host=host, port=port, password=storage.password, db=storage.db, address=address
     )

@@ -9,16 +9,18 @@ from io_storages.base_models import (
     ImportStorageLink,
     ProjectStorageMixin,
 )
+from io_storages.fields import EncryptedTextField
 
 
 class RedisStorageMixin(models.Model):
     prefix_field = "path"  # Redis keys are flat: the path is a key prefix, and URIs hold whole keys
     secret_fields = ("password",)
+    address_fields = ("host", "port")
 
     path = models.TextField(null=True, blank=True, help_text="Key prefix of the storage's keys")
     host = models.TextField(null=True, blank=True, help_text="Redis host (default 127.0.0.1)")
     port = models.PositiveIntegerField(null=True, blank=True, help_text="Redis port (default 6379)")
-    password = models.TextField(null=True, blank=True)
+    password = EncryptedTextField(null=True, blank=True)
 
     class Meta:
         abstract = True

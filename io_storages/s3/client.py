@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Callable, Iterator, Optional
+from urllib.parse import unquote
 
 import boto3
 import botocore.session
@@ -179,6 +180,26 @@ def _blank_to_none(value: Optional[str]) -> Optional[str]:
     return value or None
 
 
+def _userinfo(url: Optional[str]) -> list:
+    """The user-info of `url` ("user:password" before an "@" in the authority) and its parts,
+    as typed and percent-decoded: what error messages must never contain."""
+    authority = re.split(r"[/?#]", (url or "").partition("://")[2], maxsplit=1)[0]
+    userinfo = authority.rpartition("@")[0]
+    if not userinfo:
+        return []
+    parts = {userinfo, userinfo.partition(":")[2]}  # all of it, and the password
+    # Longest first; pieces too short to scrub without mangling the message are left out.
+    return sorted({p for part in parts for p in (part, unquote(part)) if len(p) >= 4}, key=len, reverse=True)
+
+
+def _without_userinfo(url: Optional[str]) -> str:
+    scheme, sep, rest = (url or "").partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in authority:  # scheme://user:password@host/... -> scheme://host/...
+        rest = rest[authority.rindex("@") + 1 :]
+    return f"{scheme}{sep}{rest}"
+
+
 class S3Client(StorageClient):
     def __init__(
         self,
@@ -195,20 +216,27 @@ class S3Client(StorageClient):
     ):
         super().__init__(bucket)
         self.sse_kms_key_id = _blank_to_none(sse_kms_key_id)
-        # Kept only to scrub them from error messages, never shown.
-        self._secrets = [s for s in (aws_secret_access_key, aws_session_token) if s]
+        # Kept only to scrub them from error messages, never shown. A user-info part of the
+        # endpoint ("user:password@", which client_for refuses) counts as a secret too.
+        self._secrets = [s for s in (aws_secret_access_key, aws_session_token, *_userinfo(endpoint_url)) if s]
         # With endpoint_url None boto3 reads AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL itself; with
         # no keys it falls back to its default chain (env, profile, instance role).
+        invalid_endpoint = False
         with _SESSION_LOCK, self._errors():  # e.g. a key id without its secret
-            self._s3 = _SESSION.client(
-                "s3",
-                aws_access_key_id=_blank_to_none(aws_access_key_id),
-                aws_secret_access_key=_blank_to_none(aws_secret_access_key),
-                aws_session_token=_blank_to_none(aws_session_token),
-                region_name=_blank_to_none(region_name),
-                endpoint_url=_blank_to_none(endpoint_url),
-                config=_CONFIG,
-            )
+            try:
+                self._s3 = _SESSION.client(
+                    "s3",
+                    aws_access_key_id=_blank_to_none(aws_access_key_id),
+                    aws_secret_access_key=_blank_to_none(aws_secret_access_key),
+                    aws_session_token=_blank_to_none(aws_session_token),
+                    region_name=_blank_to_none(region_name),
+                    endpoint_url=_blank_to_none(endpoint_url),
+                    config=_CONFIG,
+                )
+            except ValueError:  # "Invalid endpoint: <the URL>": never quoted, never chained
+                invalid_endpoint = True
+        if invalid_endpoint:
+            raise StorageError(f"The S3 endpoint URL of bucket '{bucket}' is not a valid URL")
         if before_connect is not None:
 
             def hook(request, **kwargs):
@@ -224,6 +252,11 @@ class S3Client(StorageClient):
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+    @property
+    def endpoint_shown(self) -> str:
+        """The endpoint as error messages name it: without any user-info part."""
+        return _without_userinfo(self._s3.meta.endpoint_url)
 
     def _where(self, key: Optional[str]) -> str:
         return f"'{key}' in bucket '{self.bucket}'" if key is not None else f"bucket '{self.bucket}'"
@@ -265,8 +298,7 @@ class S3Client(StorageClient):
             if isinstance(e.kwargs.get("error"), StorageError):  # raised by check_peer
                 raise e.kwargs["error"] from None
             raise StorageError(
-                f"Cannot reach S3 endpoint '{self._s3.meta.endpoint_url}' "
-                f"for bucket '{self.bucket}' ({type(e).__name__})"
+                f"Cannot reach S3 endpoint '{self.endpoint_shown}' for bucket '{self.bucket}' ({type(e).__name__})"
             ) from None
         except BotoCoreError as e:
             raise StorageError(f"S3 client error on {where}: {self._safe(str(e))}") from None
@@ -355,20 +387,28 @@ class S3Client(StorageClient):
 
 
 def client_for(storage) -> S3Client:
-    """The client of an S3 storage; a user-given endpoint is checked against SSRF now, before
-    every request and on every connected socket (DNS may answer differently each time)."""
-    endpoint = storage.s3_endpoint or None
-    guards = {}
-    if endpoint and not ssrf.is_trusted_endpoint(endpoint):
-        ssrf.check_url(endpoint)
-        guards = {"before_connect": ssrf.guard_url, "check_peer": ssrf.check_peer}
+    """The client of an S3 storage. A user-given endpoint is parsed once, strictly, and the
+    client gets the URL rebuilt from it (the host checked is the host connected to); it is
+    checked against SSRF now, before every request and on every connected socket (DNS may
+    answer differently each time), trusted or not. Empty keys would be the server's own
+    identity (boto3's default chain): refused unless the operator allows it, and then only
+    for the operator's endpoints (boto3's default or a trusted one), which the keys of the
+    default chain are meant for."""
+    endpoint = ssrf.check_url(storage.s3_endpoint, what="s3_endpoint") if storage.s3_endpoint else None
+    if not storage.aws_access_key_id and not storage.aws_secret_access_key:
+        ssrf.require_credentials("aws_access_key_id and aws_secret_access_key are")
+        if endpoint is not None and not ssrf.is_trusted(endpoint):
+            raise InvalidCredentials(
+                "aws_access_key_id and aws_secret_access_key are required with this s3_endpoint: "
+                "the server's own credentials are only used with the endpoints the operator configured"
+            )
     return S3Client(
         storage.bucket,
         aws_access_key_id=storage.aws_access_key_id,
         aws_secret_access_key=storage.aws_secret_access_key,
         aws_session_token=storage.aws_session_token,
         region_name=storage.region_name,
-        endpoint_url=endpoint,
+        endpoint_url=endpoint.url if endpoint else None,
         sse_kms_key_id=storage.aws_sse_kms_key_id,
-        **guards,
+        **(ssrf.EndpointGuard(endpoint).hooks() if endpoint else {}),
     )
