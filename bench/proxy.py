@@ -15,7 +15,8 @@
 3. through the REST API (`Authorization: Token BENCHTOKEN`): two projects, each with an S3
    import storage on the bucket (project "proxy": presign=false, project "redirect":
    presign=true) and two imported tasks (`s3://bucket/big.bin`, `s3://bucket/small.bin`);
-   the resolve URLs are taken from `GET /api/tasks/<id>/` (data rewritten by the service);
+   the resolve URLs are taken from `GET /api/tasks/<id>/` (data rewritten by the service;
+   relative links, as without HOSTNAME, are joined with the service's URL);
 4. throughput: the 100 MB object, direct (boto3 get_object, read in 1 MB chunks), through
    the proxy (requests, stream=True, iter_content(1 MB)) and, as a reference, boto3 again
    through bench/relay.py (a zero-copy TCP relay: the cost of one more loopback hop and
@@ -65,7 +66,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -73,15 +74,8 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from bench.databases import postgres_database  # noqa: E402
-from tests.fixtures.servers import (  # noqa: E402
-    S3_ACCESS_KEY,
-    S3_REGION,
-    S3_SECRET_KEY,
-    _bin,
-    moto_argv,
-    s3_admin,
-    start_server,
-)
+from tests.fixtures.s3 import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, moto_argv, s3_admin  # noqa: E402
+from tests.fixtures.servers import _bin, start_server  # noqa: E402
 
 BUCKET = "bench-proxy"
 BIG_KEY, SMALL_KEY = "media/big.bin", "media/small.bin"
@@ -238,7 +232,8 @@ def setup_project(base, moto_url, title, presign):
     tasks = api(s, "GET", f"{base}/api/tasks/?project={project['id']}", 200)["tasks"]
     urls = {}
     for task in tasks:
-        url = api(s, "GET", f"{base}/api/tasks/{task['id']}/", 200)["data"]["file"]
+        # Relative unless the service's HOSTNAME is set (as in Label Studio): join it with ours.
+        url = urljoin(f"{base}/", api(s, "GET", f"{base}/api/tasks/{task['id']}/", 200)["data"]["file"])
         assert "/resolve/?fileuri=" in url, f"task data not rewritten: {url}"
         fileuri = parse_qs(urlsplit(url).query)["fileuri"][0]
         uri = base64.urlsafe_b64decode(fileuri + "=" * (-len(fileuri) % 4)).decode()

@@ -2,6 +2,7 @@
 
 import logging
 import re
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
@@ -36,6 +37,41 @@ class JSONParser(parsers.JSONParser):
             ) from None
 
 
+#: `detail` of validation errors, as in Label Studio; the messages are in `validation_errors`.
+VALIDATION_ERROR = "Validation error"
+#: `detail` of an unexpected error; its traceback is logged under the answer's `id`.
+INTERNAL_SERVER_ERROR = "Internal server error"
+
+
+def error_body(status_code, detail, validation_errors=None):
+    """Label Studio's error envelope, the body of every JSON error of the service:
+    `{"id", "status_code", "version", "detail", "exc_info", "validation_errors"}`. `id` (a new
+    uuid4) names the error in the log; `version` is ours (settings.VERSION);
+    `exc_info` is always null (tracebacks go to the log); `validation_errors` (field or
+    `non_field_errors` -> messages, as DRF gives them) only on validation errors."""
+    body = {
+        "id": str(uuid.uuid4()),
+        "status_code": status_code,
+        "version": settings.VERSION,
+        "detail": str(detail),
+        "exc_info": None,
+    }
+    if validation_errors is not None:
+        body["validation_errors"] = validation_errors
+    return body
+
+
+def _envelope(data, status_code):
+    """The envelope of what DRF's handler answered: `{"detail": "<message>"}` (every exception
+    but validation errors, and a ValidationError({"detail": "<message>"})) keeps its message;
+    anything else is validation errors, a list becoming `non_field_errors` (Label Studio's rule)."""
+    if isinstance(data, dict) and set(data) == {"detail"} and isinstance(data["detail"], str):
+        return error_body(status_code, data["detail"])
+    return error_body(
+        status_code, VALIDATION_ERROR, data if isinstance(data, dict) else {"non_field_errors": list(data)}
+    )
+
+
 def _request_limit_response(exc):
     """The 4xx of a request over one of Django's request limits, naming the limit and its
     setting; None for other errors. Django answers these (SuspiciousOperation) with a 400
@@ -45,13 +81,11 @@ def _request_limit_response(exc):
     logging.getLogger(f"django.security.{type(exc).__name__}").warning("%s", exc)
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return Response(
-            {
-                "detail": f"The request body is larger than {limit} bytes, the most this server accepts "
-                "(setting DATA_UPLOAD_MAX_MEMORY_SIZE)"
-            },
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        detail = (
+            f"The request body is larger than {limit} bytes, the most this server accepts "
+            "(setting DATA_UPLOAD_MAX_MEMORY_SIZE)"
         )
+        return Response(error_body(413, detail), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, TooManyFieldsSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         detail = (
@@ -66,29 +100,37 @@ def _request_limit_response(exc):
         )
     else:
         detail = "Bad request"
-    return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(error_body(400, detail), status=status.HTTP_400_BAD_REQUEST)
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus: requests over Django's limits get a 4xx naming the limit; unexpected
-    errors are logged and answered as a JSON 500 instead of an HTML page, so clients always
-    get JSON."""
+    """The API's one exception handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]): every error is
+    answered in Label Studio's envelope (`error_body`). DRF's exceptions and Django's Http404 /
+    PermissionDenied keep DRF's status, headers (WWW-Authenticate, Retry-After) and messages;
+    requests over Django's limits get a 4xx naming the limit; unexpected errors are logged
+    with their traceback under the answer's id and answered as a JSON 500 that tells nothing
+    of the failure."""
     # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES, which names this module.
     from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import set_rollback
 
     response = _request_limit_response(exc)
     if response is not None:
         return response
     response = drf_exception_handler(exc, context)
     if response is None:
-        logger.exception("Unhandled API error", exc_info=exc)
-        return Response({"detail": "Internal server error"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        body = error_body(500, INTERNAL_SERVER_ERROR)
+        logger.error("Unhandled API error (id %s)", body["id"], exc_info=exc)
+        set_rollback()
+        return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    response.data = _envelope(response.data, response.status_code)
     return response
 
 
-def error_response(status, message):
-    """A JSON error answer shaped like DRF's, for views that build their responses themselves."""
-    return JsonResponse({"detail": message}, status=status)
+def error_response(status, message, headers=None):
+    """A JSON error answer in the API's envelope (`error_body`), for views that build their
+    responses themselves (file serving, the JSON 404 of unknown URLs)."""
+    return JsonResponse(error_body(status, message), status=status, headers=headers)
 
 
 class PageNumberPagination(PageNumberPagination):

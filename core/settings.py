@@ -185,10 +185,13 @@ REST_FRAMEWORK = {
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# This service's version: `version` of every error answer (core.api.error_body; Label Studio
+# puts its own there) and of the OpenAPI schema.
+VERSION = "1.0.0"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cloud storages API",
     "DESCRIPTION": "Label Studio-compatible projects, tasks and cloud storage API.",
-    "VERSION": "1.0.0",
+    "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
 }
 

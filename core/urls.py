@@ -13,6 +13,7 @@ from core.api import path
 from core.views import CurrentUserTokenAPI, WhoAmIAPI
 
 handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"
 
 
 def _needs_redis(view):

@@ -50,6 +50,11 @@ class WhoAmIAPI(APIView):
         )
 
 
+def server_error(request):
+    """Django's handler500 (errors outside DRF's views): the API's JSON envelope, not HTML."""
+    return error_response(500, "Internal server error")
+
+
 def not_found(request, exception):
     """A URL that matches no route: JSON like every other API answer, not Django's HTML page."""
     return error_response(404, "Not found.")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import empty as _EMPTY
@@ -14,7 +14,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.permissions import organization_filter
-from core.schema import PROJECT
 from io_storages import registry
 from io_storages.client import StorageError
 from io_storages.jobs import check_health, start_sync
@@ -27,12 +26,16 @@ from projects.access import get_user_project
 def _body(request):
     """The request body as a mapping (JSON object or form): a JSON list or number is a 400."""
     if not isinstance(request.data, Mapping):
-        raise ValidationError({"detail": ["The request body must be a JSON object"]})
+        raise ValidationError("The request body must be a JSON object")
     return request.data
 
 
-def _project_param(request):
+def _project_param(request, required=True):
+    """The project `?project=<id>` names (404 when the user may not see it); without the
+    parameter a 400, or None when it is not `required`."""
     project_id = request.query_params.get("project")
+    if project_id is None and not required:
+        return None
     if not project_id or not project_id.isdigit():
         raise ValidationError({"project": ["Pass the project id: ?project=<id>"]})
     return get_user_project(request.user, project_id)
@@ -152,7 +155,7 @@ class StorageFilesAPI(StorageConfigMixin, APIView):
                 if len(files) >= limit:
                     break
         except StorageError as e:
-            raise ValidationError({"detail": str(e)})
+            raise ValidationError(str(e))  # as validate answers a failed connection check
         return Response({"files": files})
 
 
@@ -189,19 +192,28 @@ def _input_type(field):
 
 
 class AllStoragesAPI(APIView):
-    """Every storage of a project, all types together, each with its `type`."""
+    """Every storage of a project, all types together, each with its `type`; without
+    `?project=`, those of every project the user may see (Label Studio answers `[]` there)."""
 
     export = False
 
     def get_serializer(self, *args, **kwargs):  # only the schema generator asks
         return any_storage(self.export, many=True)
 
-    @extend_schema(parameters=[PROJECT])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", int, description="Project id; without it, every project the user may see")
+        ]
+    )
     def get(self, request):
-        project = _project_param(request)
+        project = _project_param(request, required=False)
+        if project is None:
+            storages = registry.storages(self.export, **organization_filter(request.user, "project__organization"))
+        else:
+            storages = registry.project_storages(project.pk, export=self.export)
         result = [
             serializer_for(type(storage))(check_health(storage), context={"request": request}).data
-            for storage in registry.project_storages(project.pk, export=self.export)
+            for storage in storages
         ]
         result.sort(key=lambda item: item["created_at"])
         return Response(result)

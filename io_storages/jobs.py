@@ -95,7 +95,11 @@ def run_sync_job(label, storage_id, **options):
 def run_sync(storage, progress, only_new=False):
     """Run the storage's sync in this process and record how it ended. Import storages
     import their objects; export storages write the project's annotations (with `only_new`,
-    those never exported to this storage)."""
+    those never exported to this storage).
+
+    How it ended: `completed`; `completed_with_errors` when some objects (annotations) failed
+    and others were imported (exported); `failed`, with the reasons in `traceback`, when there
+    were failures and nothing was imported (exported), as Label Studio reports it."""
     storage.info_set_in_progress()
     try:
         if storage.is_export:
@@ -116,6 +120,9 @@ def run_sync(storage, progress, only_new=False):
             "Sync of %s #%s failed: unexpected error (id %s)", type(storage).__name__, storage.pk, error_id
         )
         storage.info_set_failed(f"Unexpected error (id {error_id}): {type(e).__name__}; the server log has the details")
+        return
+    if errors and not progress.count:
+        storage.info_set_failed("\n".join(errors))
         return
     storage.info_set_finished(progress.count, errors=errors, **progress.meta)
 

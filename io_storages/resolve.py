@@ -73,7 +73,11 @@ def decode_fileuri(value):
 
 class TaskDataResolver:
     """Rewrites the storage URIs of many tasks of one project; the project's storages are
-    loaded once, and only when a candidate URI is found."""
+    loaded once, and only when a candidate URI is found.
+
+    Links start with `HOSTNAME` (the public URL) when it is set, else with `base_url`; the
+    API gives none, so without HOSTNAME links are relative (`/tasks/<id>/resolve/?fileuri=`),
+    as Label Studio writes them: the request's own host may not be the one a browser uses."""
 
     def __init__(self, project_id, base_url=""):
         self.project_id = project_id
@@ -138,7 +142,8 @@ class TaskDataResolver:
 
 
 def resolver_context(request, project_id):
-    """Serializer context that rewrites storage URIs in task data (unless ?resolve_uri=false)."""
+    """Serializer context that rewrites storage URIs in task data (unless ?resolve_uri=false),
+    to links under HOSTNAME, or relative ones when it is not set (never the request's host)."""
     if request.query_params.get("resolve_uri", "true").lower() in ("false", "0", "no"):
         return {}
-    return {"resolver": TaskDataResolver(project_id, base_url=request.build_absolute_uri("/"))}
+    return {"resolver": TaskDataResolver(project_id)}

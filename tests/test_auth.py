@@ -3,6 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
+from tests.api_errors import error_detail
+
 pytestmark = pytest.mark.django_db
 
 
@@ -29,7 +31,7 @@ def test_the_token_of_an_inactive_user_gets_401(alice):
     alice.user.is_active = False
     alice.user.save()
     response = alice.get("/api/projects/")
-    assert response.status_code == 401 and response.json()["detail"] == "User inactive or deleted."
+    assert error_detail(response, 401) == "User inactive or deleted."
 
 
 def test_session_authenticates(alice):
@@ -67,4 +69,4 @@ def test_openapi_schema_and_docs_are_served(alice):
 )
 def test_unknown_urls_and_ids_out_of_range_are_json_404s(alice, path):
     response = alice.get(path)
-    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+    assert error_detail(response, 404) == "Not found."

@@ -156,7 +156,7 @@ def test_check(client, gcs_server, bucket):
     put(gcs_server, bucket, "data/1.json")
     client.check("data/")
     client.check("")
-    with pytest.raises(StorageError, match=f"No objects found in bucket '{bucket}' under prefix 'nothing/'"):
+    with pytest.raises(StorageError, match=f"^No blobs found in {bucket}/nothing/ or prefix doesn't exist$"):
         client.check("nothing/")
     with pytest.raises(BucketNotFound, match="Bucket 'missing-bucket-xyz' does not exist"):
         GCSClient("missing-bucket-xyz").check()

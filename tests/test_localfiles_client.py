@@ -14,6 +14,7 @@ import pytest
 
 from io_storages.client import AccessDenied, BucketNotFound, ObjectNotFound, RangeNotSatisfiable, StorageError
 from io_storages.localfiles.client import LocalFilesClient, UnsafePath, client_for, file_url, resolve_under
+from tests.api_errors import error_text
 
 DATA = b"0123456789"
 ORGANIZATION = 7  # the organization owning the storage in these tests
@@ -232,24 +233,35 @@ def test_check_names_each_problem(document_root, organization_root, tmp_path):
     def check(path, prefix=None):
         LocalFilesClient(path, document_root, organization_root=organization_root).check(prefix)
 
-    with pytest.raises(StorageError, match="must be an absolute path.*LOCAL_FILES_DOCUMENT_ROOT"):
+    with pytest.raises(StorageError, match="^Path must be set for Local Files storage$"):  # Label Studio's
+        check("")
+    with pytest.raises(
+        StorageError, match="must be a subdirectory of LOCAL_FILES_DOCUMENT_ROOT.*must be an absolute path"
+    ):
         check("images")
     outside = tmp_path / "outside"
     outside.mkdir()
-    with pytest.raises(AccessDenied, match="is not under LOCAL_FILES_DOCUMENT_ROOT"):
+    # Label Studio's wording; its example is a directory of the organization.
+    subdirectory = re.escape(
+        f'Absolute local path "{outside}" must be a subdirectory of LOCAL_FILES_DOCUMENT_ROOT="{document_root}" '
+        f'by security reasons. For example: "{organization_root}/dataset1".'
+    )
+    with pytest.raises(AccessDenied, match=f"^{subdirectory}$"):
         check(str(outside))
-    with pytest.raises(AccessDenied, match="is not under LOCAL_FILES_DOCUMENT_ROOT"):
+    with pytest.raises(AccessDenied, match="must be a subdirectory of LOCAL_FILES_DOCUMENT_ROOT"):
         check(str(outside / "missing"))  # refused before saying whether it exists
     sibling = document_root + "2"  # /…/docs2 is not inside /…/docs
     os.mkdir(sibling)
-    with pytest.raises(AccessDenied, match="is not under"):
+    with pytest.raises(AccessDenied, match="must be a subdirectory of LOCAL_FILES_DOCUMENT_ROOT"):
         check(sibling)
     os.symlink(str(outside), os.path.join(organization_root, "escape"))
-    with pytest.raises(AccessDenied, match="is not under"):
+    with pytest.raises(AccessDenied, match="must be a subdirectory of LOCAL_FILES_DOCUMENT_ROOT"):
         check(os.path.join(organization_root, "escape"))
-    with pytest.raises(AccessDenied, match="LOCAL_FILES_DOCUMENT_ROOT .* itself"):
+    with pytest.raises(
+        AccessDenied, match="cannot be the same as LOCAL_FILES_DOCUMENT_ROOT=.*Please add a subdirectory"
+    ):
         check(document_root + "/")
-    with pytest.raises(AccessDenied, match="organization itself"):
+    with pytest.raises(AccessDenied, match="cannot be the same as the directory of the storage's organization"):
         check(organization_root + "/")
     # Inside the document root but not inside this organization's directory: another
     # organization's (named, or reached through a link), one directly under the root, or a
@@ -259,9 +271,11 @@ def test_check_names_each_problem(document_root, organization_root, tmp_path):
     put(document_root, f"{ORGANIZATION}0/a.json")
     os.symlink(os.path.join(document_root, "8", "theirs"), os.path.join(organization_root, "theirs"))
     for path in ["8/theirs", "8/missing", "legacy", f"{ORGANIZATION}0", f"{ORGANIZATION}/theirs"]:
-        with pytest.raises(AccessDenied, match="not inside the directory of the storage's organization"):
+        with pytest.raises(AccessDenied, match="must be a subdirectory of the directory of the storage's organization"):
             check(os.path.join(document_root, path), prefix="")
-    with pytest.raises(BucketNotFound, match=re.escape(f"'{organization_root}/missing' does not exist")):
+    with pytest.raises(
+        BucketNotFound, match=re.escape(f'Absolute local path "{organization_root}/missing" does not exist')
+    ):
         check(os.path.join(organization_root, "missing"))
     put(organization_root, "file.txt")
     with pytest.raises(BucketNotFound, match="is not a directory"):
@@ -342,5 +356,4 @@ def test_api_refuses_a_path_outside_the_document_root(alice, project, localfiles
         response = alice.post(
             f"/api/storages/{export}localfiles", {"project": project.id, "path": str(tmp_path)}, format="json"
         )
-        assert response.status_code == 400
-        assert "LOCAL_FILES_DOCUMENT_ROOT" in json.dumps(response.json())
+        assert "LOCAL_FILES_DOCUMENT_ROOT" in error_text(response, 400)

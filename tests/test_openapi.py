@@ -39,7 +39,6 @@ def test_storage_bodies_are_one_of_every_provider_and_secrets_are_write_only(sch
     "path, method, name",
     [
         ("/api/tasks/", "get", "project"),
-        ("/api/storages/", "get", "project"),
         ("/api/storages/{storage_type}/", "get", "project"),
         ("/tasks/{id}/resolve/", "get", "fileuri"),
         ("/projects/{id}/presign/", "get", "fileuri"),
@@ -50,7 +49,34 @@ def test_query_parameters_the_views_require_are_required(schema, path, method, n
     assert parameters(schema, path, method)[name]["required"] is True
 
 
+@pytest.mark.parametrize("path", ["/api/storages/", "/api/storages/export/"])
+def test_all_storages_take_an_optional_project(schema, path):
+    assert parameters(schema, path, "get")["project"].get("required", False) is False
+
+
+def test_task_creation_and_the_project_task_list_are_documented(schema):
+    project_tasks = schema["paths"]["/api/projects/{id}/tasks/"]
+    assert {"page", "page_size"} <= set(parameters(schema, "/api/projects/{id}/tasks/", "get"))
+    assert project_tasks["get"]["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert "201" in project_tasks["post"]["responses"]
+    create = schema["paths"]["/api/tasks/"]["post"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schema["components"]["schemas"][body]["required"]) == {"project", "data"}
+    assert "201" in create["responses"]
+
+
 def test_file_endpoints_document_their_answers(schema):
     responses = schema["paths"]["/tasks/{id}/resolve/"]["get"]["responses"]
     assert {"200", "206", "303", "304", "400", "404", "416", "424"} <= set(responses)
     assert {"Range", "If-None-Match"} <= set(parameters(schema, "/tasks/{id}/resolve/", "get"))
+
+
+def test_errors_are_described_as_label_studio_s_envelope(schema):
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"id", "status_code", "version", "detail", "exc_info", "validation_errors"}
+    assert set(error["required"]) == {"id", "status_code", "version", "detail", "exc_info"}
+    assert error["properties"]["id"]["format"] == "uuid" and error["properties"]["exc_info"]["nullable"] is True
+    assert error["properties"]["validation_errors"]["type"] == "object"
+    responses = schema["paths"]["/tasks/{id}/resolve/"]["get"]["responses"]
+    for status in ("400", "404", "424"):
+        assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

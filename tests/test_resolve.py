@@ -207,12 +207,26 @@ def test_missing_object_is_404(alice, served, provider):
 
 @resolvable
 def test_task_data_is_rewritten_in_every_task_response(alice, provider, served, project):
+    """Relative links without HOSTNAME, as Label Studio writes them: never the request's host."""
     task_id = served["task"].id
-    expected = f"http://testserver/tasks/{task_id}/resolve/?fileuri={fileuri(served['uri'])}"
-    assert alice.get(f"/api/tasks/{task_id}/").json()["data"]["video"] == expected
+    expected = f"/tasks/{task_id}/resolve/?fileuri={fileuri(served['uri'])}"
+    assert alice.get(f"/api/tasks/{task_id}/", HTTP_HOST="internal:8080").json()["data"]["video"] == expected
     assert alice.get(f"/api/tasks/?project={project.id}").json()["tasks"][0]["data"]["video"] == expected
     assert alice.get(f"/api/projects/{project.id}/next").json()["data"]["video"] == expected
     assert alice.get(f"/api/tasks/{task_id}/?resolve_uri=false").json()["data"]["video"] == served["uri"]
+    assert alice.get(f"/api/projects/{project.id}/tasks").json()[0]["data"]["video"] == served["uri"]  # as LS
+    assert body(alice.get(expected)) == CONTENT
+
+
+@pytest.mark.parametrize("provider", ["s3"], indirect=True)
+@pytest.mark.parametrize("hostname", ["https://labels.example.com", "https://labels.example.com/"])
+def test_links_start_with_hostname_when_it_is_set(alice, served, project, settings, hostname):
+    settings.HOSTNAME = hostname.rstrip("/")  # as core.settings reads it
+    task_id = served["task"].id
+    expected = f"https://labels.example.com/tasks/{task_id}/resolve/?fileuri={fileuri(served['uri'])}"
+    assert alice.get(f"/api/tasks/{task_id}/").json()["data"]["video"] == expected
+    assert alice.get(f"/api/tasks/?project={project.id}").json()["tasks"][0]["data"]["video"] == expected
+    assert alice.get(f"/api/projects/{project.id}/next").json()["data"]["video"] == expected
 
 
 def test_redirect_mode_sends_a_presigned_url_that_fetches_the_bytes(alice, served, provider):
@@ -252,7 +266,7 @@ def test_nested_and_embedded_uris_are_rewritten_by_the_matching_storage(alice, p
     # and through the API: a task imported from bucket A resolves its bucket-B file through B
     alice.post(f"/api/projects/{project.id}/import", [{"image": f"s3://{bucket_b}/img.png"}], format="json")
     task = alice.get(f"/api/tasks/?project={project.id}").json()["tasks"][0]
-    response = alice.get(task["data"]["image"].replace("http://testserver", ""))
+    response = alice.get(task["data"]["image"])
     assert body(response) == b"png-bytes"
 
 

@@ -230,3 +230,15 @@ def test_sdk_sees_only_its_organization(ls, sdk, make_member, project):
     with pytest.raises(ApiError) as error:
         sdk("not-a-token").import_storage.list_types()
     assert error.value.status_code == 401
+
+
+def test_sdk_creates_a_task(ls, sdk, make_member, project):
+    """`tasks.create` posts `/api/tasks/` with the project in the body (201, a task)."""
+    created = ls.tasks.create(project=project.id, data={"image": "s3://bucket/1.jpg"}, meta={"source": "sdk"})
+    assert created.id and created.project == project.id and created.inner_id == 1
+    assert created.data == {"image": "s3://bucket/1.jpg"} and created.meta == {"source": "sdk"}
+    assert [task.id for task in ls.tasks.list(project=project.id)] == [created.id]
+    outsider = sdk(make_member("mallory@example.com", "Org B").token)
+    with pytest.raises(ApiError) as error:
+        outsider.tasks.create(project=project.id, data={"image": "x"})
+    assert error.value.status_code == 404

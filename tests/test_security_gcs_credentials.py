@@ -8,6 +8,7 @@ import pytest
 
 from io_storages.gcs import client as gcs_client
 from io_storages.gcs.models import GCSImportStorage
+from tests.api_errors import error_text
 from tests.fixtures.gcs import fake_service_account, gcs_admin, new_bucket
 
 pytestmark = pytest.mark.django_db
@@ -42,8 +43,7 @@ def config(project, credentials, bucket="some-bucket"):
 
 
 def errors(response) -> str:
-    assert response.status_code == 400, response.content
-    return json.dumps(response.json())
+    return error_text(response, 400)
 
 
 # --- token_uri -------------------------------------------------------------------------

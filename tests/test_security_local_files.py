@@ -19,6 +19,7 @@ from io_storages.client import StorageError
 from io_storages.localfiles.models import LocalFilesExportStorage, LocalFilesImportStorage
 from io_storages.registry import shared_client
 from tasks.models import Annotation
+from tests.api_errors import error_text
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,7 @@ def endpoint(export=False, *parts):
 
 
 def messages(response):
-    return json.dumps(response.json())
+    return error_text(response)
 
 
 def refused_everywhere(client, project, path, export, needle=None):

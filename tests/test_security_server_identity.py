@@ -5,7 +5,6 @@ operator allows it (STORAGE_SERVER_CREDENTIALS_ENABLED, off by default): otherwi
 storage is a 400 on save and validate, and its sync fails. Against moto, the GCS emulator and
 Azurite, through the API."""
 
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from io_storages.azure_blob.models import AzureBlobImportStorage
 from io_storages.gcs import client as gcs_client
 from io_storages.gcs.models import GCSImportStorage
 from io_storages.s3.models import S3ImportStorage
+from tests.api_errors import error_text
 from tests.fixtures.azure import ACCOUNT_KEY, ACCOUNT_NAME, azure_admin
 from tests.fixtures.gcs import gcs_admin, new_bucket
 from tests.fixtures.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, s3_config
@@ -33,8 +33,7 @@ def paths(kind):
 
 
 def errors(response) -> str:
-    assert response.status_code == 400, response.content
-    return json.dumps(response.json())
+    return error_text(response, 400)
 
 
 @pytest.fixture

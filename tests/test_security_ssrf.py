@@ -19,6 +19,7 @@ from io_storages.client import StorageError
 from io_storages.redis.models import RedisImportStorage
 from io_storages.s3.client import S3Client
 from io_storages.s3.models import S3ImportStorage
+from tests.api_errors import error_text
 from tests.fixtures.redis_server import REDIS_PASSWORD
 from tests.fixtures.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, s3_config
 from tests.fixtures.servers import free_port
@@ -31,8 +32,7 @@ PATHS = ("/api/storages/s3/", "/api/storages/s3/validate", "/api/storages/export
 
 
 def errors(response) -> str:
-    assert response.status_code == 400, response.content
-    return json.dumps(response.json())
+    return error_text(response, 400)
 
 
 def host_port(url):

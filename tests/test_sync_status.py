@@ -74,6 +74,91 @@ def test_provider_failure_during_sync_marks_failed_with_the_message(alice, stora
     assert "does not exist" in result["traceback"]
 
 
+# --- how a sync with failed objects ends: failed when nothing was imported (exported) -------------
+def test_a_sync_where_every_object_failed_is_failed_with_the_reasons(alice, project, s3_server, s3_bucket):
+    """Label Studio's answer for images synced as task files (use_blob_urls=false): `failed`,
+    the reasons in `traceback`, and so again on the next sync."""
+    for i in (1, 2):
+        put(s3_server, s3_bucket, f"image{i}.jpg", b"\xff\xd8\xff not json")
+    storage = create_storage(alice, project, s3_config(s3_server, s3_bucket, use_blob_urls=False))
+    for _ in range(2):
+        result = sync(alice, storage)
+        assert result["status"] == "failed", result
+        assert f"s3://{s3_bucket}/image1.jpg" in result["traceback"]
+        assert f"s3://{s3_bucket}/image2.jpg" in result["traceback"]
+        assert result["last_sync"] is None and result["last_sync_count"] == 0
+        assert "time_failure" in result["meta"] and result["meta"]["tasks_existed"] == 0
+        assert alice.get(f"/api/storages/s3/{storage['id']}").json()["status"] == "failed"
+        assert project.tasks.count() == 0
+    assert alice.get(f"/api/projects/{project.id}/tasks").status_code == 404  # still no task: LS's 404
+    # a fixed storage syncs again
+    fixed = alice.patch(f"/api/storages/s3/{storage['id']}", {"use_blob_urls": True}, format="json")
+    assert fixed.status_code == 200, fixed.content
+    assert sync(alice, storage)["status"] == "completed" and project.tasks.count() == 2
+
+
+def test_a_sync_where_some_objects_failed_is_completed_with_errors(alice, project, s3_server, s3_bucket):
+    put(s3_server, s3_bucket, "good.json", {"text": "ok"})
+    put(s3_server, s3_bucket, "image.jpg", b"\xff\xd8\xff not json")
+    result = sync(alice, create_storage(alice, project, s3_config(s3_server, s3_bucket)))
+    assert result["status"] == "completed_with_errors" and result["last_sync_count"] == 1
+    assert f"s3://{s3_bucket}/image.jpg" in result["traceback"] and result["last_sync"]
+
+
+def test_a_resync_that_imports_nothing_new_only_fails_on_errors(alice, project, s3_server, s3_bucket):
+    put(s3_server, s3_bucket, "good.json", {"text": "ok"})
+    storage = create_storage(alice, project, s3_config(s3_server, s3_bucket))
+    assert sync(alice, storage)["status"] == "completed"
+    again = sync(alice, storage)  # nothing new, nothing wrong
+    assert again["status"] == "completed" and again["meta"]["tasks_existed"] == 1
+    put(s3_server, s3_bucket, "broken.json", "{broken")
+    result = sync(alice, storage)  # the only new object fails: nothing could be imported
+    assert result["status"] == "failed" and "broken.json" in result["traceback"], result
+    assert project.tasks.count() == 1
+
+
+@pytest.fixture
+def annotated(alice, project):
+    tasks = [{"data": {"n": i}, "annotations": [{"result": [{"n": i}]}]} for i in range(2)]
+    assert alice.post(f"/api/projects/{project.id}/import", tasks, format="json").status_code == 201
+    return project
+
+
+def test_an_export_that_wrote_nothing_because_of_errors_is_failed(alice, annotated, s3_server, s3_bucket):
+    storage = create_storage(alice, annotated, s3_config(s3_server, s3_bucket, prefix="out"), export=True)
+    s3_admin(s3_server).delete_bucket(Bucket=s3_bucket)  # every write fails
+    result = sync(alice, storage, export=True)
+    assert result["status"] == "failed", result
+    for annotation_id in annotated.annotations.values_list("id", flat=True):
+        assert f"out/{annotation_id}:" in result["traceback"]
+    assert result["last_sync_count"] == 0
+
+
+def test_an_export_with_some_errors_is_completed_with_errors(alice, annotated, s3_server, s3_bucket, monkeypatch):
+    from io_storages.client import StorageError
+    from io_storages.s3.client import S3Client
+
+    first, second = sorted(annotated.annotations.values_list("id", flat=True))
+    write = S3Client.write
+
+    def failing_once(self, key, data, *args, **kwargs):
+        if key == f"out/{first}":
+            raise StorageError("refused by the test")
+        return write(self, key, data, *args, **kwargs)
+
+    monkeypatch.setattr(S3Client, "write", failing_once)
+    storage = create_storage(alice, annotated, s3_config(s3_server, s3_bucket, prefix="out"), export=True)
+    result = sync(alice, storage, export=True)
+    assert result["status"] == "completed_with_errors" and result["last_sync_count"] == 1, result
+    assert f"out/{first}: refused by the test" in result["traceback"] and f"out/{second}" not in result["traceback"]
+
+
+def test_an_export_with_nothing_to_write_is_completed(alice, project, s3_server, s3_bucket):
+    storage = create_storage(alice, project, s3_config(s3_server, s3_bucket, prefix="out"), export=True)
+    result = sync(alice, storage, export=True)
+    assert result["status"] == "completed" and result["last_sync_count"] == 0
+
+
 @needs_redis
 def test_sync_goes_through_redis_and_a_real_worker(alice, project, storage, async_queue):
     from rq import SimpleWorker

@@ -125,10 +125,11 @@ class AzureBlobClient(StorageClient):
     ):
         super().__init__(container)  # self.bucket is the container
         missing = [name for name, value in (("account_name", account_name), ("account_key", account_key)) if not value]
-        if missing:
+        if missing:  # Label Studio's wording first, then which one is missing
             raise InvalidCredentials(
-                f"Azure storage for container '{container}' needs {' and '.join(missing)} "
-                "(set on the storage, or AZURE_BLOB_ACCOUNT_NAME / AZURE_BLOB_ACCOUNT_KEY on the server)"
+                "Azure account name and key must be set using environment variables AZURE_BLOB_ACCOUNT_NAME "
+                "and AZURE_BLOB_ACCOUNT_KEY or account_name and account_key fields: "
+                f"the storage of container '{container}' has no {' and no '.join(missing)}"
             )
         if not _ACCOUNT_NAME.fullmatch(account_name):  # fullmatch: "$" would allow a trailing "\n"
             raise InvalidCredentials("account_name must be 3 to 24 lowercase letters and digits")
@@ -156,15 +157,18 @@ class AzureBlobClient(StorageClient):
 
     # --- error mapping -------------------------------------------------------
     @contextmanager
-    def _errors(self, key: Optional[str] = None):
+    def _errors(self, key: Optional[str] = None, checking: bool = False):
         """Translate azure-core errors; `key` says whether a bare 404 means blob or container
-        (HEAD responses carry the error code only in a header, which proxies may drop)."""
+        (HEAD responses carry the error code only in a header, which proxies may drop).
+        `checking`: the connection check, which words a missing container as Label Studio does."""
         where = f"'{key}' in container '{self.bucket}'" if key is not None else f"container '{self.bucket}'"
         try:
             yield
         except ResourceNotFoundError as e:
             if _code(e) == "ContainerNotFound" or key is None:
-                raise BucketNotFound(f"Container '{self.bucket}' does not exist") from None
+                raise BucketNotFound(
+                    f"Container not found: {self.bucket}" if checking else f"Container '{self.bucket}' does not exist"
+                ) from None
             raise ObjectNotFound(f"Object {where} does not exist") from None
         except ClientAuthenticationError:  # AuthenticationFailed, or a key the SDK cannot sign with
             raise InvalidCredentials(f"Cannot access container '{self.bucket}': {_CREDENTIALS_HINT}") from None
@@ -252,14 +256,18 @@ class AzureBlobClient(StorageClient):
             pass  # already gone; a missing container still raises BucketNotFound
 
     def check(self, prefix: Optional[str] = None) -> None:
-        with self._errors():
+        with self._errors(checking=True):
             if prefix is None:
                 self._container.get_container_properties()
                 return
             # A listing also answers ContainerNotFound, so one request covers both checks.
             found = next(iter(self._container.list_blobs(name_starts_with=prefix or None, results_per_page=1)), None)
         if found is None:
-            raise StorageError(f"No objects found in container '{self.bucket}' under prefix '{prefix}'")
+            # Label Studio's wording first: "azure-blob://<container>/<prefix> not found."
+            raise StorageError(
+                f"azure-blob://{self.bucket}/{prefix} not found. No objects found in container '{self.bucket}' "
+                f"under prefix '{prefix}'"
+            )
 
 
 def client_for(storage) -> AzureBlobClient:

@@ -138,7 +138,11 @@ def _load_service_account(
     except (ValueError, RecursionError):  # RecursionError: nested too deeply
         info = None
     if not isinstance(info, dict):
-        raise InvalidCredentials(f"{FIELD} is not valid JSON: paste the whole service account key file")
+        # Label Studio's sentence first; it adds the JSON error, which is left out here (see above).
+        raise InvalidCredentials(
+            f"Google Application Credentials must be valid JSON string. {FIELD} is not valid JSON: "
+            "paste the whole service account key file"
+        )
     problem = _key_problem(info, token_uris)
     if problem:
         raise InvalidCredentials(problem)
@@ -375,7 +379,8 @@ class GCSClient(StorageClient):
         with self._errors():
             found = list(self._client.list_blobs(self._bucket, prefix=prefix or None, max_results=1, **self._call))
         if prefix is not None and not found:
-            raise StorageError(f"No objects found in bucket '{self.bucket}' under prefix '{prefix}'")
+            # Label Studio's wording, which says it all.
+            raise StorageError(f"No blobs found in {self.bucket}/{prefix} or prefix doesn't exist")
 
     # --- helpers -------------------------------------------------------------
     def _reload(self, key: str) -> storage.Blob:

@@ -103,9 +103,10 @@ def protected_paths() -> list[Path]:
 def require_enabled() -> None:
     """Raise AccessDenied (a StorageError) unless local-files storages are enabled here."""
     if not settings.LOCAL_FILES_SERVING_ENABLED:
-        raise AccessDenied(
-            "Local files storages are disabled on this server: the operator must set "
-            "LOCAL_FILES_SERVING_ENABLED=true to create, sync or serve them"
+        raise AccessDenied(  # Label Studio's first sentence, then ours
+            "Serving local files from the host filesystem can be a security risk, so "
+            "LOCAL_FILES_SERVING_ENABLED is disabled by default. Local files storages are disabled on "
+            "this server: the operator must set LOCAL_FILES_SERVING_ENABLED=true to create, sync or serve them"
         )
 
 
@@ -157,38 +158,44 @@ class LocalFilesClient(StorageClient):
     def _real_root(self) -> Path:
         """realpath(root), after checking that root is an absolute path strictly inside the
         document root. Checked on every call, not only when the storage was saved: the setting,
-        the stored path or a symlink on the way may have changed since."""
+        the stored path or a symlink on the way may have changed since.
+
+        Messages start with Label Studio's for the same rule (`Absolute local path "..." must
+        be a subdirectory of LOCAL_FILES_DOCUMENT_ROOT=...`); its example directory is one of
+        the organization's, the only kind a storage here may use."""
         root, document_root = self.root, self.document_root
-        if not root or not os.path.isabs(root):
-            raise StorageError(
-                f"Path '{root}' must be an absolute path to a directory under "
-                f"LOCAL_FILES_DOCUMENT_ROOT ('{document_root}')"
-            )
+        own = self.organization_root
+        example = f'For example: "{os.path.join(own, "dataset1")}".'
+        outside = (
+            f'Absolute local path "{root}" must be a subdirectory of LOCAL_FILES_DOCUMENT_ROOT="{document_root}" '
+            "by security reasons."
+        )
+        if not root:
+            raise StorageError("Path must be set for Local Files storage")
+        if not os.path.isabs(root):
+            raise StorageError(f"{outside} {example} It must be an absolute path.")
         real_root = Path(os.path.realpath(root))
         real_document_root = Path(os.path.realpath(document_root))
         if real_root == real_document_root:
             raise AccessDenied(
-                f"Path '{root}' is LOCAL_FILES_DOCUMENT_ROOT ('{document_root}') itself: "
-                "use one of its sub-directories"
+                f'Absolute local path "{root}" cannot be the same as LOCAL_FILES_DOCUMENT_ROOT="{document_root}" '
+                f"by security reasons. Please add a subdirectory. {example}"
             )
         if not real_root.is_relative_to(real_document_root):
-            raise AccessDenied(
-                f"Path '{root}' is not under LOCAL_FILES_DOCUMENT_ROOT ('{document_root}'): "
-                "local files storages can only use directories inside it"
-            )
+            raise AccessDenied(f"{outside} {example}")
         # The organization's directory is compared by real path too: a symlink (or a path
         # stored before directories belonged to organizations) that leads into another
         # organization's directory, or out of every one, is refused.
-        own = self.organization_root
         real_own = Path(os.path.realpath(own))
         if real_root == real_own:
             raise AccessDenied(
-                f"Path '{root}' is the directory of the storage's organization itself: use one of its sub-directories"
+                f'Absolute local path "{root}" cannot be the same as the directory of the storage\'s '
+                f'organization ("{own}") by security reasons. Please add a subdirectory. {example}'
             )
         if not strictly_inside(real_own, real_document_root) or not strictly_inside(real_root, real_own):
             raise AccessDenied(
-                f"Path '{root}' is not inside the directory of the storage's organization ('{own}'): "
-                "a local files storage may only use a sub-directory of LOCAL_FILES_DOCUMENT_ROOT/<organization id>"
+                f'Absolute local path "{root}" must be a subdirectory of the directory of the storage\'s '
+                f'organization ("{own}", LOCAL_FILES_DOCUMENT_ROOT/<organization id>) by security reasons. {example}'
             )
         for protected in protected_paths():
             if protected.is_relative_to(real_root):
@@ -211,8 +218,8 @@ class LocalFilesClient(StorageClient):
             if key is not None:
                 raise ObjectNotFound(f"File {where} does not exist") from None
             if isinstance(e, NotADirectoryError):
-                raise BucketNotFound(f"Path '{self.root}' is not a directory") from None
-            raise BucketNotFound(f"Directory '{self.root}' does not exist") from None
+                raise BucketNotFound(f'Absolute local path "{self.root}" is not a directory') from None
+            raise BucketNotFound(f'Absolute local path "{self.root}" does not exist') from None  # Label Studio's
         except PermissionError:
             raise AccessDenied(f"Permission denied on {where}: the server process cannot access it") from None
         except OSError as e:
@@ -335,7 +342,7 @@ class LocalFilesClient(StorageClient):
         with self._errors():
             st = os.stat(real_root)
         if not stat.S_ISDIR(st.st_mode):
-            raise BucketNotFound(f"Path '{self.root}' is not a directory")
+            raise BucketNotFound(f'Absolute local path "{self.root}" is not a directory')
         if prefix is not None:
             with closing(self.list_objects(prefix, recursive=True)) as objects:
                 if next(objects, None) is None:

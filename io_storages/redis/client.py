@@ -137,23 +137,29 @@ class RedisClient(StorageClient):
         return text.replace(self._password, "***") if self._password else text
 
     @contextmanager
-    def _errors(self, key: Optional[str] = None):
+    def _errors(self, key: Optional[str] = None, checking: bool = False):
+        """Translate redis-py errors. `checking`: the connection check, whose messages start
+        with Label Studio's (for any failure) "Can't connect to Redis server." (UIs and scripts
+        match on it), what went wrong after it."""
         server = f"{self.host}:{self.port}"
         where = f"key '{key}' in Redis db {self.db}" if key is not None else f"Redis db {self.db} at {server}"
+        lead = "Can't connect to Redis server. " if checking else ""
         try:
             yield
         except AuthenticationError:  # a ConnectionError subclass: must come first
-            raise InvalidCredentials(f"Redis at {server} refused the login: check password") from None
+            raise InvalidCredentials(f"{lead}Redis at {server} refused the login: check password") from None
         except (ConnectionError, TimeoutError) as e:
+            if checking:
+                raise StorageError(f"{lead}Nothing answered at {server} ({type(e).__name__})") from None
             raise StorageError(f"Cannot connect to Redis at {server} ({type(e).__name__})") from None
         except NoPermissionError:
-            raise AccessDenied(f"Access denied to {where}: check the Redis user's ACL") from None
+            raise AccessDenied(f"{lead}Access denied to {where}: check the Redis user's ACL") from None
         except ResponseError as e:
             if "DB index is out of range" in str(e):  # SELECT on connect
-                raise BucketNotFound(f"Redis at {server} has no database {self.db}") from None
-            raise StorageError(f"Redis error on {where}: {self._safe(str(e))}") from None
+                raise BucketNotFound(f"{lead}Redis at {server} has no database {self.db}") from None
+            raise StorageError(f"{lead}Redis error on {where}: {self._safe(str(e))}") from None
         except RedisError as e:
-            raise StorageError(f"Redis client error on {where}: {self._safe(str(e))}") from None
+            raise StorageError(f"{lead}Redis client error on {where}: {self._safe(str(e))}") from None
 
     @staticmethod
     def _execute(pipe) -> list:
@@ -249,7 +255,7 @@ class RedisClient(StorageClient):
             self._redis.delete(key)  # DEL of a missing key answers 0, not an error
 
     def check(self, prefix: Optional[str] = None) -> None:
-        with self._errors():
+        with self._errors(checking=True):
             self._redis.ping()  # connection, password and db (SELECT runs on connect)
         if prefix is not None:
             listing = self.list_objects(prefix)

@@ -262,9 +262,11 @@ class S3Client(StorageClient):
         return f"'{key}' in bucket '{self.bucket}'" if key is not None else f"bucket '{self.bucket}'"
 
     @contextmanager
-    def _errors(self, key: Optional[str] = None):
+    def _errors(self, key: Optional[str] = None, checking: bool = False):
         """Translate botocore errors; `key` says whether a bare 404 means key or bucket
-        (HEAD responses carry no error code, only the status)."""
+        (HEAD responses carry no error code, only the status). `checking`: the connection
+        check, whose messages start with Label Studio's wording for the same condition (UIs
+        and scripts match on it), ours after it."""
         where = self._where(key)
         try:
             yield
@@ -272,17 +274,25 @@ class S3Client(StorageClient):
             error = e.response.get("Error", {})
             code = str(error.get("Code", ""))
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            keys = "check aws_access_key_id / aws_secret_access_key"
+            # Label Studio's check says "Cannot connect to S3 <bucket> with specified AWS
+            # credentials" for a 403 or SignatureDoesNotMatch, "Cannot find bucket <bucket> in S3"
+            # for a 404 or NoSuchBucket.
+            refused = f"Cannot connect to S3 {self.bucket} with specified AWS credentials: " if checking else ""
             if code in _CREDENTIAL_CODES:
                 raise InvalidCredentials(
-                    f"Cannot access bucket '{self.bucket}': check aws_access_key_id / aws_secret_access_key"
+                    f"{refused}{keys}" if checking else f"Cannot access bucket '{self.bucket}': {keys}"
                 ) from None
             if code in _DENIED_CODES or status == 403:
                 raise AccessDenied(
-                    f"Access denied to {where}: check aws_access_key_id / aws_secret_access_key "
-                    "and the bucket policy"
+                    f"{refused}access denied to {where}: {keys} and the bucket policy"
+                    if checking
+                    else f"Access denied to {where}: {keys} and the bucket policy"
                 ) from None
             if code == "NoSuchBucket" or (status == 404 and key is None):
-                raise BucketNotFound(f"Bucket '{self.bucket}' does not exist") from None
+                raise BucketNotFound(
+                    f"Cannot find bucket {self.bucket} in S3" if checking else f"Bucket '{self.bucket}' does not exist"
+                ) from None
             if code == "NoSuchKey" or status == 404:
                 raise ObjectNotFound(f"Object {where} does not exist") from None
             if code == "InvalidRange" or status == 416:
@@ -368,10 +378,14 @@ class S3Client(StorageClient):
         # One ListObjectsV2 covers both checks: it needs the same s3:ListBucket permission as
         # HeadBucket, and unlike a HEAD its error body says *why* (InvalidAccessKeyId,
         # NoSuchBucket...) instead of a bare 403/404.
-        with self._errors():
+        with self._errors(checking=True):
             r = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix or "", MaxKeys=1)
         if prefix is not None and not r.get("KeyCount"):
-            raise StorageError(f"No objects found in bucket '{self.bucket}' under prefix '{prefix}'")
+            # Label Studio's wording first: "s3://<bucket>/<prefix> not found."
+            raise StorageError(
+                f"s3://{self.bucket}/{prefix} not found. No objects found in bucket '{self.bucket}' "
+                f"under prefix '{prefix}'"
+            )
 
     @staticmethod
     def _info(key: str, r: dict, size: Optional[int]) -> ObjectInfo:
