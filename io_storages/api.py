@@ -13,6 +13,7 @@ from rest_framework.fields import empty as _EMPTY
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import error_body
 from core.permissions import organization_filter
 from io_storages import registry
 from io_storages.client import StorageError
@@ -31,13 +32,16 @@ def _body(request):
 
 
 def _project_param(request, required=True):
-    """The project `?project=<id>` names (404 when the user may not see it); without the
-    parameter a 400, or None when it is not `required`."""
+    """The project `?project=<id>` names (404 when the user may not see it, or when the value
+    names no project at all, `?project=abc`, as in Label Studio); without the parameter (or
+    empty) a 400, or None when it is not `required`."""
     project_id = request.query_params.get("project")
     if project_id is None and not required:
         return None
-    if not project_id or not project_id.isdigit():
+    if not project_id:
         raise ValidationError({"project": ["Pass the project id: ?project=<id>"]})
+    if not project_id.isdigit() or len(project_id) > 18:  # (beyond a bigint: no such project)
+        raise Http404("Project not found")
     return get_user_project(request.user, project_id)
 
 
@@ -97,6 +101,10 @@ class StorageSyncAPI(StorageTypeMixin, APIView):
     @extend_schema(request=None)
     def post(self, request, storage_type, pk):
         storage = self.stored_storage(pk)
+        if not storage.synchronizable:
+            # Label Studio's body is {"message": ...}: ours is the envelope with that key too
+            message = f"Storage {storage.pk} is not synchronizable"
+            return Response({**error_body(400, message), "message": message}, status=400)
         options = {}
         if self.export:
             only_new = _body(request).get(
@@ -160,27 +168,38 @@ class StorageFilesAPI(StorageConfigMixin, APIView):
 
 
 class StorageFormAPI(StorageTypeMixin, APIView):
-    """Form layout for a UI: the writable fields with their type, label and help."""
+    """Form layout for a UI, in Label Studio's shape: a list of groups `{"columnCount",
+    "fields"}`, each field `{type, name, label, required}` plus ours, `help` and `default`.
+    The first group names the storage (title, bucket/container, prefix), the second holds the
+    secrets, the last every other writable field."""
 
     @extend_schema(responses=FORM)
     def get(self, request, storage_type):
         serializer = self.get_serializer_class()(context={"request": request})
         secret = set(self.model.secret_fields)
-        fields = []
+        location = ["title", self.model.bucket_field, self.model.prefix_field]
+        groups = {"location": [], "secrets": [], "other": []}
         for name, field in serializer.fields.items():
             if field.read_only or name == "project":
                 continue
-            fields.append(
+            group = "location" if name in location else "secrets" if name in secret else "other"
+            groups[group].append(
                 {
-                    "name": name,
                     "type": "password" if name in secret else _input_type(field),
+                    "name": name,
                     "label": (field.label or name.replace("_", " ")).capitalize(),
                     "required": field.required,
                     "help": str(field.help_text or ""),
                     "default": None if field.default is _EMPTY else field.default,
                 }
             )
-        return Response({"type": storage_type, "fields": fields})
+        groups["location"].sort(key=lambda f: location.index(f["name"]))
+        layout = [
+            {"columnCount": min(len(fields), 3) if key != "other" else 1, "fields": fields}
+            for key, fields in groups.items()
+            if fields
+        ]
+        return Response(layout)
 
 
 def _input_type(field):

@@ -71,7 +71,13 @@ class StorageInfo(models.Model):
         now = timezone.now()
         started = self.meta_time("time_in_progress")
         duration = (now - started).total_seconds() if started else None
-        meta = {**self.meta, **meta, "time_last_ping": now.isoformat(), "duration": duration}
+        meta = {
+            **self.meta,
+            **meta,
+            "time_last_ping": now.isoformat(),
+            "time_completed": now.isoformat(),  # Label Studio's key
+            "duration": duration,
+        }
         status = self.Status.COMPLETED_WITH_ERRORS if errors else self.Status.COMPLETED
         self._update(
             status=status,

@@ -71,6 +71,20 @@ def decode_fileuri(value):
         return value
 
 
+def uri_pattern(schemes):
+    """The storage URIs of `schemes` in a string. A URI that is a whole quoted value (an HTML
+    attribute: `href="s3://b/my file's.jpg"`) runs to the closing quote of its line, spaces and
+    the other quote character included, as Label Studio rewrites it; any other URI ends at
+    whitespace, a quote or `<`/`>`, so the words after a URI in plain text stay text. The match
+    never includes the quotes, and the URI is taken as written (percent-escapes are kept)."""
+    scheme = "(?:" + "|".join(re.escape(s) for s in schemes) + ")://"
+    return re.compile(
+        rf"(?<=\"){scheme}[^\"\r\n]*(?=\")"  # "...": up to the closing double quote
+        rf"|(?<='){scheme}[^'\r\n]*(?=')"  # '...': up to the closing single quote
+        rf"|{scheme}[^\s\"'<>]+"  # elsewhere: up to whitespace, a quote or a tag
+    )
+
+
 class TaskDataResolver:
     """Rewrites the storage URIs of many tasks of one project; the project's storages are
     loaded once, and only when a candidate URI is found.
@@ -98,8 +112,7 @@ class TaskDataResolver:
             if not schemes:
                 self._pattern = False
             else:
-                alternatives = "|".join(re.escape(s) for s in schemes)
-                self._pattern = re.compile(rf"(?:{alternatives})://[^\s\"'<>]+")
+                self._pattern = uri_pattern(schemes)
         return self._pattern
 
     def resolve_url(self, task_id, uri):

@@ -77,9 +77,9 @@ FILES = inline_serializer(
     },
 )
 FORM = inline_serializer(
-    "StorageForm",
+    "StorageFormGroup",
     {
-        "type": serializers.CharField(),
+        "columnCount": serializers.IntegerField(),
         "fields": inline_serializer(
             "StorageFormField",
             {
@@ -93,4 +93,5 @@ FORM = inline_serializer(
             many=True,
         ),
     },
+    many=True,
 )

@@ -5,6 +5,7 @@ import copy
 
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
+from rest_framework.fields import empty
 
 from core.permissions import organization_filter
 from io_storages.base_models import STATUS_FIELDS
@@ -21,6 +22,16 @@ class StorageSerializer(serializers.ModelSerializer):
         self.validate_only = validate_only
         if validate_only:  # checking a configuration does not need it attached to a project
             self.fields["project"].required = False
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            if isinstance(field, serializers.BooleanField) and not field.required:
+                # DRF reads a boolean missing from a form body (multipart, urlencoded) as false;
+                # missing means "not given" there too: the model's default (presign,
+                # synchronizable: true) on create, the stored value on update
+                field.default_empty_html = empty
+        return fields
 
     def get_type(self, obj) -> str:
         return self.Meta.model.storage_type

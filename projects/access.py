@@ -14,3 +14,10 @@ def user_projects(user):
 def get_user_project(user, pk):
     """The project `pk` if `user` may see it, else 404 (its existence is not revealed)."""
     return get_object_or_404(user_projects(user), pk=pk)
+
+
+def get_user_view(user, pk):
+    """The data manager view `pk` if `user` may see its project, else 404."""
+    from projects.models import View
+
+    return get_object_or_404(View.objects.filter(project__in=user_projects(user)).select_related("project"), pk=pk)

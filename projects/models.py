@@ -30,3 +30,20 @@ class Project(models.Model):
         """Data key blob imports use: the first `$variable` of the label config."""
         match = _DATA_KEY.search(self.label_config or "")
         return match.group(1) if match else UNDEFINED_DATA_KEY
+
+
+class View(models.Model):
+    """A data manager tab (Label Studio's `data_manager.View`): its settings (`data`: filters,
+    ordering, columns...) are stored as sent. Only `ordering` on task columns is applied
+    (docs/decisions.md); the tasks of a view are those of its project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="views")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="dm_views")
+    data = models.JSONField(default=dict, blank=True)
+    order = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self):
+        return f"View #{self.id} of project #{self.project_id}"

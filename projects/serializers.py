@@ -2,7 +2,8 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from core.models import active_organization
-from projects.models import Project
+from projects.models import Project, View
+from tasks.importing import refuse_unstorable
 
 
 class UserSimpleSerializer(serializers.ModelSerializer):
@@ -48,3 +49,27 @@ class ProjectSerializer(serializers.ModelSerializer):
         if organization is None:
             raise serializers.ValidationError({"organization": ["You are not a member of any organization"]})
         return Project.objects.create(organization=organization, created_by=user, **validated_data)
+
+
+class ViewSerializer(serializers.ModelSerializer):
+    """A data manager view as Label Studio answers it: `{"id", "data", "order", "user", "project"}`.
+    `data` is stored as sent (an empty `filters`, which Label Studio drops, is left out)."""
+
+    data = serializers.JSONField(required=False)
+    order = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1)
+
+    class Meta:
+        model = View
+        fields = ["id", "data", "order", "user", "project"]
+        read_only_fields = ["id", "user", "project"]
+
+    def validate_data(self, value):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("'data' must be a JSON object")
+        refuse_unstorable(value, serializers.ValidationError)
+        filters = value.get("filters")
+        if not filters or (isinstance(filters, dict) and not filters.get("conjunction")):
+            value = {k: v for k, v in value.items() if k != "filters"}
+        return value

@@ -25,6 +25,27 @@ class Task(models.Model):
     def __str__(self):
         return f"Task #{self.id}"
 
+    @classmethod
+    def import_link_accessors(cls):
+        """Names of the reverse one-to-one relations from a task to the link of the import
+        storage it came from (one per provider; io_storages defines them, this app does not
+        import it). For `select_related`, so that `storage_filename` makes no query."""
+        return [
+            rel.get_accessor_name()
+            for rel in cls._meta.related_objects
+            if rel.one_to_one and {"key", "row_index"} <= {f.name for f in rel.related_model._meta.get_fields()}
+        ]
+
+    @property
+    def storage_filename(self):
+        """The object key the task was imported from by a storage sync, or None."""
+        for accessor in self.import_link_accessors():
+            try:
+                return getattr(self, accessor).key
+            except models.ObjectDoesNotExist:
+                continue
+        return None
+
     def update_counters(self, save=True):
         """Recount annotations and predictions (after an annotation is saved or deleted)."""
         counts = self.annotations.aggregate(

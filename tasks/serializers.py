@@ -184,3 +184,27 @@ class TaskWithProjectCreateSerializer(TaskCreateSerializer):
     # At most a bigint: a longer id is out of the column's range (SQLite raises instead of
     # finding nothing).
     project = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Project id")
+
+
+class DataManagerTaskSerializer(LabelStudioTaskSerializer):
+    """A task as Label Studio's data manager lists it (`GET /api/tasks/?view=<id>`): resolve
+    links in `data` (as `GET /api/tasks/?project=`), `storage_filename` (the key a storage sync
+    imported it from) and `annotators`; drafts and comments are not kept here (empty). Wants
+    `Task.import_link_accessors()` select-related and annotations prefetched."""
+
+    storage_filename = serializers.SerializerMethodField()
+    annotators = serializers.SerializerMethodField()
+    drafts = serializers.SerializerMethodField()
+
+    class Meta(LabelStudioTaskSerializer.Meta):
+        fields = [*LabelStudioTaskSerializer.Meta.fields, "storage_filename", "annotators", "drafts"]
+        read_only_fields = fields
+
+    def get_storage_filename(self, task) -> Optional[str]:
+        return task.storage_filename
+
+    def get_annotators(self, task) -> list[int]:
+        return sorted({a.completed_by_id for a in task.annotations.all() if a.completed_by_id is not None})
+
+    def get_drafts(self, task) -> list[dict]:
+        return []

@@ -7,4 +7,5 @@ urlpatterns = [
     path("api/projects/<int:pk>/tasks", views.ProjectTaskListAPI.as_view(), name="project-tasks"),
     path("api/tasks/<int:pk>/annotations", views.TaskAnnotationsAPI.as_view(), name="task-annotations"),
     path("api/annotations/<int:pk>", views.AnnotationDetailAPI.as_view(), name="annotation-detail"),
+    path("api/dm/actions", views.DataManagerActionAPI.as_view(), name="dm-actions"),
 ]

@@ -47,64 +47,34 @@ from tests.label_studio.wheel import SHARED_STAGES, TESTS, wheel
 # None of these is in the areas being reworked at the time of writing (error envelope,
 # /api/projects/<id>/tasks and POST /api/tasks/, storage lists without ?project=, relative
 # resolve links, `failed` for a sync that imported nothing): the cases that needed those pass.
-DM_VIEWS = (
-    "POST /api/dm/views?project=<id> (Label Studio's data manager views) is a 404 here; Label Studio: "
-    '201 {"id", "data", "order", "user", "project"}, and GET /api/tasks?view=<view id> lists that '
-    "view's tasks (400 here: ?project= is required)"
-)
-DM_ACTIONS = (
-    "POST /api/dm/actions?id=delete_tasks_annotations&project=<id> is a 404 here; Label Studio: "
-    '200 {"processed_items": 1, "detail": "Deleted 1 annotations"}'
-)
-NOT_SYNCHRONIZABLE = (
-    "POST .../sync of a storage PATCHed to synchronizable=false syncs here (200); Label Studio: "
-    '400 {"message": "Storage <id> is not synchronizable"}'
-)
-FORM_BOOLEANS = (
-    "a storage created from a form body without presign/synchronizable gets presign=false and "
-    "synchronizable=false here (DRF reads a boolean missing from an HTML form as false; the model "
-    "default is not the serializer's); Label Studio: true and true. So GET /projects|tasks/<id>/presign "
-    "proxies the object (200) instead of redirecting to the presigned URL (303)"
-)
-RESOLVE_IN_HTML = (
-    "an s3:// URI inside HTML (<a href=\"s3://bucket/file with /spaces and' / ' / quotes.jpg\"/>) is cut "
-    "at the first space here (fileuri encodes s3://bucket/file, the rest is left as text); Label Studio "
-    "rewrites the whole attribute value, up to the closing quote"
-)
-IMPORT_FILE = (
-    "POST /api/projects/<id>/import with a multipart file (samples/unexisted_s3_links.txt: one s3:// URL "
-    'per line) is a 415 here ("Send the tasks as JSON"); Label Studio imports each line as a task '
-    '({"image": <line>} for a config with one variable), so GET /api/projects/<id>/next is a 404 here '
-    '("No more tasks") instead of that task with its resolve link'
-)
 
 #: case id -> why it fails here (None: it passes). Ids are <file stem>::<test_name>.
 XFAIL = {
-    "data_manager/api_tasks::tasks-storage-filename-s3": DM_VIEWS,
+    "data_manager/api_tasks::tasks-storage-filename-s3": None,
     "io_storages::Test import storage when failed status is processed": None,
-    "io_storages::test_import_from_s3_storage": f"{DM_VIEWS}; {NOT_SYNCHRONIZABLE}",
+    "io_storages::test_import_from_s3_storage": None,
     "io_storages::test_import_from_s3_storage_recursive_scan": None,
     "io_storages::test_import_from_s3_storage_recursive_scan_straigtaway": None,
     "io_storages::get_import_export_storage_types": None,
-    "io_storages::test_export_s3_storage": f"{DM_ACTIONS}; {NOT_SYNCHRONIZABLE}",
-    "io_storages::test_export_s3_storage_with_sse": DM_ACTIONS,
-    "io_storages::test_export_s3_storage_with_kms": DM_ACTIONS,
+    "io_storages::test_export_s3_storage": None,
+    "io_storages::test_export_s3_storage_with_sse": None,
+    "io_storages::test_export_s3_storage_with_kms": None,
     "io_storages::test_validate_s3_connection": None,
     "io_storages::test_import_jsons_from_s3": None,
-    "io_storages::test_import_jsons_from_s3_and_resolve_hypertext": RESOLVE_IN_HTML,
-    "io_storages::test_import_json_with_unexisted_s3_links": IMPORT_FILE,
-    "io_storages_presign_endpoints::test_project_presign_endpoint_s3": FORM_BOOLEANS,
-    "io_storages_presign_endpoints::test_task_presign_endpoint_s3": FORM_BOOLEANS,
-    "io_storages_presign_proxy::test_import_from_s3_storage": DM_VIEWS,
+    "io_storages::test_import_jsons_from_s3_and_resolve_hypertext": None,
+    "io_storages::test_import_json_with_unexisted_s3_links": None,
+    "io_storages_presign_endpoints::test_project_presign_endpoint_s3": None,
+    "io_storages_presign_endpoints::test_task_presign_endpoint_s3": None,
+    "io_storages_presign_proxy::test_import_from_s3_storage": None,
     "io_storages_presign_proxy::test_import_from_s3_storage_recursive_scan": None,
     "io_storages_presign_proxy::test_import_from_s3_storage_recursive_scan_straigtaway": None,
     "io_storages_presign_proxy::get_import_export_storage_types": None,
-    "io_storages_presign_proxy::test_export_s3_storage": f"{DM_ACTIONS}; {NOT_SYNCHRONIZABLE}",
+    "io_storages_presign_proxy::test_export_s3_storage": None,
     "io_storages_presign_proxy::test_validate_s3_connection": None,
     "io_storages_presign_proxy::test_import_jsons_from_s3": None,
-    "io_storages_presign_proxy::test_import_jsons_from_s3_and_resolve_hypertext": RESOLVE_IN_HTML,
-    "io_storages_presign_proxy::test_import_jsons_from_s3_and_resolve_partially_encoded": RESOLVE_IN_HTML,
-    "io_storages_presign_proxy::test_import_json_with_unexisted_s3_links": IMPORT_FILE,
+    "io_storages_presign_proxy::test_import_jsons_from_s3_and_resolve_hypertext": None,
+    "io_storages_presign_proxy::test_import_jsons_from_s3_and_resolve_partially_encoded": None,
+    "io_storages_presign_proxy::test_import_json_with_unexisted_s3_links": None,
 }
 
 #: Label Studio fixtures named in the cases' `usefixtures`: what the configuration here replaces

@@ -260,11 +260,13 @@ def test_preview_lists_the_first_objects(alice, project, bucket):
 def test_types_and_form_endpoints(alice):
     assert {"name": "s3", "title": "AWS S3"} in alice.get("/api/storages/types").json()
     assert {"name": "s3", "title": "AWS S3"} in alice.get("/api/storages/export/types").json()
-    form = alice.get("/api/storages/s3/form").json()
-    fields = {f["name"]: f for f in form["fields"]}
+    form = alice.get("/api/storages/s3/form").json()  # Label Studio's shape: groups of fields
+    assert all(set(group) == {"columnCount", "fields"} for group in form)
+    assert [f["name"] for f in form[0]["fields"]] == ["title", "bucket", "prefix"]
+    fields = {f["name"]: f for group in form for f in group["fields"]}
     assert fields["aws_secret_access_key"]["type"] == "password"
     assert fields["use_blob_urls"]["type"] == "toggle" and fields["bucket"]["required"]
-    export_fields = {f["name"] for f in alice.get("/api/storages/export/s3/form").json()["fields"]}
+    export_fields = {f["name"] for g in alice.get("/api/storages/export/s3/form").json() for f in g["fields"]}
     assert "can_delete_objects" in export_fields and "use_blob_urls" not in export_fields
     assert alice.get("/api/storages/nope/form").status_code == 404
 
