@@ -41,14 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.databases import postgres_database  # noqa: E402
-from tests.fixtures.servers import (  # noqa: E402
-    S3_ACCESS_KEY,
-    S3_REGION,
-    S3_SECRET_KEY,
-    moto_argv,
-    s3_admin,
-    start_server,
-)
+from tests.fixtures.s3 import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, moto_argv, s3_admin  # noqa: E402
+from tests.fixtures.servers import start_server  # noqa: E402
 
 BUCKET = "bench-sync"
 PREFIX = "images/"
