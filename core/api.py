@@ -141,7 +141,16 @@ class PageNumberPagination(PageNumberPagination):
 
 # Ids have at most 18 digits: a longer one is out of a bigint's range, and SQLite raises
 # (a 500) instead of finding nothing for some lookups. Such a URL is a 404 like any unknown one.
-_CONVERTERS = {"int": "[0-9]{1,18}", "str": "[^/]+"}
+ID_PATTERN = "[0-9]{1,18}"
+_CONVERTERS = {"int": ID_PATTERN, "str": "[^/]+"}
+
+
+def is_id(value):
+    """Whether `value` (an int or a string from a query or a body) can name a row: the URLs'
+    rule, so that an id out of a bigint's range finds nothing instead of failing the query."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return False
+    return re.fullmatch(ID_PATTERN, str(value)) is not None
 
 
 def path(route, view, name=None):

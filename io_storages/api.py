@@ -40,9 +40,7 @@ def _project_param(request, required=True):
         return None
     if not project_id:
         raise ValidationError({"project": ["Pass the project id: ?project=<id>"]})
-    if not project_id.isdigit() or len(project_id) > 18:  # (beyond a bigint: no such project)
-        raise Http404("Project not found")
-    return get_user_project(request.user, project_id)
+    return get_user_project(request.user, project_id)  # `abc` or beyond a bigint: no project
 
 
 class StorageTypeMixin:

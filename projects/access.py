@@ -1,9 +1,11 @@
 """Which projects a user may see (shared by the project, task and storage APIs)."""
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from core.api import is_id
 from core.permissions import organization_filter
-from projects.models import Project
+from projects.models import Project, View
 
 
 def user_projects(user):
@@ -12,12 +14,15 @@ def user_projects(user):
 
 
 def get_user_project(user, pk):
-    """The project `pk` if `user` may see it, else 404 (its existence is not revealed)."""
+    """The project `pk` if `user` may see it, else 404 (its existence is not revealed, and a
+    value that cannot be an id names none)."""
+    if not is_id(pk):
+        raise Http404("No Project matches the given query.")
     return get_object_or_404(user_projects(user), pk=pk)
 
 
 def get_user_view(user, pk):
     """The data manager view `pk` if `user` may see its project, else 404."""
-    from projects.models import View
-
+    if not is_id(pk):
+        raise Http404("No View matches the given query.")
     return get_object_or_404(View.objects.filter(project__in=user_projects(user)).select_related("project"), pk=pk)

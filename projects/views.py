@@ -16,7 +16,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import JSONParser, PageNumberPagination
+from core.api import JSONParser, PageNumberPagination, is_id
 from core.schema import ERROR, RESOLVE_URI
 from io_storages.resolve import resolver_context
 from projects.access import get_user_project, user_projects
@@ -217,7 +217,8 @@ class DataManagerViewListAPI(DataManagerViewMixin, generics.ListCreateAPIView):
         queryset = super().get_queryset()
         project = self.request.query_params.get("project")
         if project is not None:
-            queryset = queryset.filter(project_id=_project_id(project))
+            project_id = _project_id(project)  # beyond a bigint: no project, so no view
+            queryset = queryset.filter(project_id=project_id) if is_id(project_id) else queryset.none()
         return queryset
 
     def perform_create(self, serializer):
