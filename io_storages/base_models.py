@@ -111,6 +111,11 @@ class Storage(StorageInfo):
 
     title = models.CharField(max_length=256, null=True, blank=True)
     description = models.TextField(null=True, blank=True)
+    sync_interval_minutes = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Minutes between automatic syncs (at least STORAGE_SYNC_MIN_INTERVAL_MINUTES); empty: manual only",
+    )
 
     class Meta:
         abstract = True
@@ -192,6 +197,8 @@ class Storage(StorageInfo):
         "presign_ttl",
         "can_delete_objects",
         "synchronizable",
+        "sync_interval_minutes",
+        "event_queue",
         *STATUS_FIELDS,
     }
 
@@ -240,6 +247,12 @@ class ImportStorage(Storage):
         default=False, help_text="One task per object (its URL in the data) instead of parsing objects as tasks"
     )
     recursive_scan = models.BooleanField(default=False, help_text="List the whole tree below the prefix")
+    event_queue = models.CharField(
+        max_length=2048,
+        blank=True,
+        default="",
+        help_text="Where the bucket's object notifications are read from (S3: an SQS queue URL); empty: listing only",
+    )
 
     class Meta:
         abstract = True

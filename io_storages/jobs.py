@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from core import jobs
@@ -24,6 +25,12 @@ from io_storages.registry import model_label, storage_from_label
 from io_storages.sync import ImportSync
 
 logger = logging.getLogger(__name__)
+
+#: sent with `storage` when a sync starts running (status `in_progress`)
+sync_started = Signal()
+#: sent with `storage` when a sync has ended: its status is `completed`,
+#: `completed_with_errors` or `failed` (then `traceback` says why)
+sync_finished = Signal()
 
 
 def start_sync(storage, **options):
@@ -101,6 +108,14 @@ def run_sync(storage, progress, only_new=False):
     and others were imported (exported); `failed`, with the reasons in `traceback`, when there
     were failures and nothing was imported (exported), as Label Studio reports it."""
     storage.info_set_in_progress()
+    sync_started.send(sender=type(storage), storage=storage)
+    try:
+        _run_and_record(storage, progress, only_new)
+    finally:
+        sync_finished.send(sender=type(storage), storage=storage)
+
+
+def _run_and_record(storage, progress, only_new):
     try:
         if storage.is_export:
             errors = export_project(storage, progress, only_new=only_new)
