@@ -179,7 +179,7 @@ def test_health_check_fails_a_sync_whose_job_vanished(alice, project, storage, a
     assert queued["status"] == "queued"
     async_queue.connection.flushdb()  # e.g. Redis restarted without persistence
     listed = alice.get(f"/api/storages/s3/?project={project.id}").json()[0]
-    assert listed["status"] == "failed" and "vanished" in listed["traceback"]
+    assert listed["status"] == "failed" and "is gone" in listed["traceback"]
 
 
 @needs_redis
