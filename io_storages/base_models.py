@@ -121,6 +121,7 @@ class StorageInfo(models.Model):
 
     def info_set_failed(self, message):
         meta = {**self.meta, "time_failure": timezone.now().isoformat()}
+        meta.pop("waiting", None)
         self._update(status=self.Status.FAILED, traceback=message, meta=meta)
 
     def meta_time(self, name):

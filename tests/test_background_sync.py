@@ -12,6 +12,8 @@ own, tests/fixtures/service.py) against the suite's moto server:
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -180,10 +182,26 @@ def service_with_redis(tmp_path):
         pytest.skip(f"needs a Redis server at {JOB_REDIS_URL}")
     connection = redis.Redis.from_url(JOB_REDIS_URL)
     connection.flushdb()
-    process = ServiceProcess(tmp_path / "data", {"REDIS_URL": JOB_REDIS_URL, "RQ_ASYNC": "true"})
+    env = {
+        "REDIS_URL": JOB_REDIS_URL,
+        "RQ_ASYNC": "true",
+        "STORAGE_SYNC_MIN_INTERVAL_MINUTES": "0.01",
+        "STORAGE_SCHEDULE_TICK_SECONDS": "1",
+    }
+    process = ServiceProcess(tmp_path / "data", env)
     yield process.start()
     process.stop()
     connection.flushdb()
+
+
+@pytest.fixture
+def background(service_with_redis):
+    """start(*argv): a management command running beside the service until the test ends."""
+    started = []
+    yield lambda *argv: started.append(service_with_redis.popen(*argv)) or started[-1]
+    for process in started:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
 def test_without_a_worker_the_storage_says_why_and_a_bare_rqworker_runs_the_sync(service_with_redis, s3_server):
@@ -205,3 +223,17 @@ def test_without_a_worker_the_storage_says_why_and_a_bare_rqworker_runs_the_sync
     assert done["status"] == "completed" and done["last_sync_count"] == 5, done
     assert "waiting" not in done["meta"]
     assert task_total(service, project) == 5
+
+
+def test_with_redis_rq_cron_and_a_worker_run_the_scheduled_syncs(service_with_redis, background, s3_server):
+    service = service_with_redis
+    bucket = new_bucket(s3_server)
+    put_objects(s3_server, bucket, ["a.jpg"])
+    project = new_project(service)
+    storage = new_storage(service, project, s3_server, bucket, sync_interval_minutes=0.01)
+    background("rqcron", "core.cron")
+    background("rqworker")
+
+    poll(service, storage["id"], lambda s: s["status"] == "completed", 60)
+    put_objects(s3_server, bucket, ["b.jpg"])
+    poll(service, storage["id"], lambda s: finished(s) and task_total(service, project) == 2, 60)
