@@ -234,15 +234,22 @@ def _connect(
 
 
 def _key_file_signer(path: Optional[str]) -> Optional[Credentials]:
-    """The server's key file, when it can sign (a service-account key); google.auth.default()
-    would read the same file outside an emulator."""
+    """The server's key file, when it is a service-account key (other credentials cannot sign);
+    google.auth.default() would read the same file outside an emulator."""
     if not path:
         return None
+    unreadable = "GOOGLE_APPLICATION_CREDENTIALS does not name a readable credentials file"
     try:
-        credentials, _ = google.auth.load_credentials_from_file(path)
-    except auth_exceptions.DefaultCredentialsError:
-        raise InvalidCredentials("GOOGLE_APPLICATION_CREDENTIALS does not name a readable credentials file") from None
-    return credentials if isinstance(credentials, Signing) else None
+        with open(path) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        raise InvalidCredentials(unreadable) from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        return None
+    try:
+        return service_account.Credentials.from_service_account_info(info)
+    except (ValueError, TypeError, KeyError):
+        raise InvalidCredentials(unreadable) from None
 
 
 class GCSClient(StorageClient):
