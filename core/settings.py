@@ -209,6 +209,12 @@ RQ_SHOW_ADMIN_LINK = True
 STORAGE_SYNC_QUEUE = env("STORAGE_SYNC_QUEUE", "low")
 STORAGE_EXPORT_QUEUE = env("STORAGE_EXPORT_QUEUE", "default")
 
+# --- webhooks (io_storages/webhooks) -----------------------------------------
+WEBHOOK_QUEUE = env("WEBHOOK_QUEUE", "default")  # RQ queue of deliveries
+WEBHOOK_TIMEOUT = float(env("WEBHOOK_TIMEOUT", 3))  # seconds to connect, and between bytes of the answer
+WEBHOOK_MAX_ATTEMPTS = max(1, env_int("WEBHOOK_MAX_ATTEMPTS", 5))  # first try included
+WEBHOOK_RETRY_BACKOFF = float(env("WEBHOOK_RETRY_BACKOFF", 10))  # seconds before the 2nd try; doubles each time
+
 # --- storages ---------------------------------------------------------------
 SSRF_PROTECTION_ENABLED = env_bool("SSRF_PROTECTION_ENABLED", True)
 # Storages whose credentials are empty use the server's own identity (boto3's default chain,
