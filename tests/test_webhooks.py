@@ -187,10 +187,59 @@ def test_info_lists_the_storage_sync_actions(alice):
 def test_the_secret_is_encrypted_at_rest(alice, project, trust):
     trust("https://hooks.example.com")
     webhook = create_webhook(alice, project, "https://hooks.example.com/a", secret=SECRET)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT secret FROM {Webhook._meta.db_table} WHERE id = %s", [webhook["id"]])
-        stored = cursor.fetchone()[0]
+    stored = stored_secret(webhook["id"])
     assert stored.startswith("fernet:") and SECRET not in stored
+
+
+def stored_secret(pk):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT secret FROM {Webhook._meta.db_table} WHERE id = %s", [pk])
+        return cursor.fetchone()[0]
+
+
+def test_reencrypt_storage_secrets_moves_webhook_secrets_to_the_first_key(project, settings):
+    from io import StringIO
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    webhook = Webhook.objects.create(project=project, url="https://hooks.example.com/a", secret=SECRET)
+    before = stored_secret(webhook.pk)
+    settings.STORAGE_SECRET_KEYS = [Fernet.generate_key().decode(), *settings.STORAGE_SECRET_KEYS]
+    call_command("reencrypt_storage_secrets", stdout=StringIO())
+    after = stored_secret(webhook.pk)
+    assert after != before and after.startswith("fernet:")
+    settings.STORAGE_SECRET_KEYS = settings.STORAGE_SECRET_KEYS[:1]  # the old key dropped
+    assert Webhook.objects.get(pk=webhook.pk).secret == SECRET
+
+
+def test_the_admin_never_renders_the_secret_and_checks_the_url(project, trust, traps, client, django_user_model):
+    trust("https://hooks.example.com")
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+    webhook = Webhook.objects.create(project=project, url="https://hooks.example.com/a", secret=SECRET)
+    url = f"/admin/io_storages/webhook/{webhook.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200 and SECRET.encode() not in page.content
+    form = {
+        "project": project.id,
+        "url": "https://hooks.example.com/b",
+        "secret": "",
+        "send_payload": "on",
+        "send_for_all_actions": "on",
+        "headers": "{}",
+        "is_active": "on",
+        "actions": "[]",
+    }
+    assert client.post(url, form).status_code == 302
+    webhook.refresh_from_db()
+    assert webhook.url == "https://hooks.example.com/b" and webhook.secret == SECRET  # empty: kept
+    trap = traps(host="127.0.0.2")
+    response = client.post(url, {**form, "url": trap.url})
+    assert response.status_code == 200 and b"loopback" in response.content  # the form again, with the error
+    assert client.post(url, {**form, "clear_secret": "on"}).status_code == 302
+    webhook.refresh_from_db()
+    assert webhook.url == "https://hooks.example.com/b" and webhook.secret == ""
+    assert trap.connections == 0
 
 
 # --- deliveries -------------------------------------------------------------------------
