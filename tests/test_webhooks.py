@@ -236,6 +236,8 @@ def test_the_admin_never_renders_the_secret_and_checks_the_url(project, trust, t
     trap = traps(host="127.0.0.2")
     response = client.post(url, {**form, "url": trap.url})
     assert response.status_code == 200 and b"loopback" in response.content  # the form again, with the error
+    response = client.post(url, {**form, "actions": '["TASKS_CREATED"]'})
+    assert response.status_code == 200 and b"A JSON list of actions" in response.content
     assert client.post(url, {**form, "clear_secret": "on"}).status_code == 302
     webhook.refresh_from_db()
     assert webhook.url == "https://hooks.example.com/b" and webhook.secret == ""

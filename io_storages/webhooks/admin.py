@@ -1,11 +1,11 @@
 """Django admin of webhooks: the secret is never rendered (an empty password input keeps the
-stored one, a checkbox removes it); the URL and headers are checked as in the API."""
+stored one, a checkbox removes it); the URL, headers and actions are checked as in the API."""
 
 from django import forms
 from django.contrib import admin
 
 from io_storages import ssrf
-from io_storages.webhooks.models import Webhook
+from io_storages.webhooks.models import ACTIONS, Webhook
 from io_storages.webhooks.serializers import headers_problem
 
 
@@ -37,6 +37,12 @@ class WebhookAdminForm(forms.ModelForm):
         if problem:
             raise forms.ValidationError(problem)
         return headers
+
+    def clean_actions(self):
+        actions = self.cleaned_data["actions"]
+        if not isinstance(actions, list) or not all(isinstance(a, str) and a in ACTIONS for a in actions):
+            raise forms.ValidationError(f"A JSON list of actions among {', '.join(ACTIONS)}")
+        return sorted(set(actions))
 
     def clean(self):
         cleaned = super().clean()
