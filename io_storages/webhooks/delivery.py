@@ -157,7 +157,8 @@ def _session(endpoint: ssrf.Endpoint) -> requests.Session:
 
 
 def _headers(webhook: Webhook, action: str, delivery_id: str, timestamp: int, attempt: int, body: bytes) -> dict:
-    headers = {str(name): str(value) for name, value in (webhook.headers or {}).items()}
+    given = webhook.headers if isinstance(webhook.headers, dict) else {}
+    headers = {str(name): str(value) for name, value in given.items()}
     headers = {name: value for name, value in headers.items() if name.lower() not in RESERVED_HEADERS}
     headers.setdefault("User-Agent", f"io-storages-webhooks/{settings.VERSION}")
     headers.update(
