@@ -406,15 +406,27 @@ def test_a_500_is_retried_by_rq(alice, project, receivers, trust, settings, webh
     assert jobs.job_state(job_id) == outcome
 
 
-def test_a_4xx_is_not_retried(alice, project, receivers, trust, settings):
-    settings.REDIS_URL = ""
-    jobs.forget_redis_state()
-    settings.WEBHOOK_MAX_ATTEMPTS = 3
-    receiver = receivers(statuses=[410])
-    trust(receiver.url)
-    webhook = create_webhook(alice, project, receiver.url)
-    enqueue_delivery(webhook["id"], STORAGE_SYNC_COMPLETED, {})
-    assert len(receiver.requests) == 1  # in-process: the first attempt ran at once, and is final
+def test_a_4xx_is_final_and_a_500_schedules_a_retry(alice, project, receivers, trust, settings):
+    """In-process, the job schedules its next attempt on a timer thread: none after a 410."""
+    import threading
+
+    from io_storages.webhooks.delivery import deliver_job
+
+    def timers():
+        return {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
+
+    settings.WEBHOOK_MAX_ATTEMPTS, settings.WEBHOOK_RETRY_BACKOFF = 3, 600  # a retry would wait
+    gone, down = receivers(statuses=[410]), receivers(statuses=[500])
+    trust(gone.url, down.url)
+    before = timers()
+    final = create_webhook(alice, project, gone.url)
+    assert deliver_job(final["id"], STORAGE_SYNC_COMPLETED, {}, "d-1")["status_code"] == 410
+    assert len(gone.requests) == 1 and timers() == before
+    retried = create_webhook(alice, project, down.url)
+    assert deliver_job(retried["id"], STORAGE_SYNC_COMPLETED, {}, "d-2")["status_code"] == 500
+    (timer,) = timers() - before
+    timer.cancel()
+    assert len(down.requests) == 1
 
 
 # --- SSRF -------------------------------------------------------------------------------
