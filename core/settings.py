@@ -208,9 +208,16 @@ if JOBS_IN_PROCESS not in ("background", "foreground"):
 JOBS_WORKERS = max(1, env_int("JOBS_WORKERS", 2))
 STORAGE_SYNC_QUEUE = env("STORAGE_SYNC_QUEUE", "low")
 STORAGE_EXPORT_QUEUE = env("STORAGE_EXPORT_QUEUE", "default")
+# Webhooks of sync events (io_storages/webhooks)
+WEBHOOK_QUEUE = env("WEBHOOK_QUEUE", "default")  # RQ queue of deliveries
+WEBHOOK_TIMEOUT = float(env("WEBHOOK_TIMEOUT", 3))  # seconds to connect, and between bytes of the answer
+WEBHOOK_MAX_ATTEMPTS = max(1, env_int("WEBHOOK_MAX_ATTEMPTS", 5))  # first try included
+WEBHOOK_RETRY_BACKOFF = float(env("WEBHOOK_RETRY_BACKOFF", 10))  # seconds before the 2nd try; doubles each time
 # Every queue the service enqueues on, most urgent first: a bare `manage.py rqworker` serves
 # them all (core/management/commands/rqworker.py).
-RQ_QUEUE_NAMES = list(dict.fromkeys(["critical", "high", "default", STORAGE_EXPORT_QUEUE, STORAGE_SYNC_QUEUE, "low"]))
+RQ_QUEUE_NAMES = list(
+    dict.fromkeys(["critical", "high", "default", WEBHOOK_QUEUE, STORAGE_EXPORT_QUEUE, STORAGE_SYNC_QUEUE, "low"])
+)
 _rq_url = REDIS_URL or "redis://127.0.0.1:6379/0"
 RQ_QUEUES = {
     name: {"URL": _rq_url, "DEFAULT_TIMEOUT": env_int("RQ_DEFAULT_TIMEOUT", 3600 * 24), "ASYNC": RQ_ASYNC}

@@ -131,3 +131,5 @@ for provider in PROVIDERS.values():
     for model in (provider.import_model, provider.export_model):
         admin.site.register(model, StorageAdmin)
         admin.site.register(model._meta.get_field("links").related_model, StorageLinkAdmin)
+
+from io_storages.webhooks import admin as webhook_admin  # noqa: E402,F401  (registers Webhook)

@@ -7,3 +7,4 @@ class IOStoragesConfig(AppConfig):
 
     def ready(self):
         from io_storages import signals  # noqa: F401  (connects auto-export)
+        from io_storages.webhooks import events  # noqa: F401  (connects the sync webhooks)

@@ -178,6 +178,7 @@ def check_health(storage):
             problem = "Sync was queued but never started"
     if problem:
         storage.info_set_failed(problem)
+        sync_finished.send(sender=type(storage), storage=storage)  # it will never end otherwise
     elif storage.status == storage.Status.QUEUED:
         queue = jobs.unserved_queue(storage.last_sync_job)
         storage.info_note_waiting(

@@ -1,5 +1,6 @@
 from core.api import path
 from io_storages import api, views
+from io_storages.webhooks import urls as webhook_urls
 
 urlpatterns = [
     path("api/storages", api.AllStoragesAPI.as_view(), name="storages-all"),
@@ -37,3 +38,5 @@ urlpatterns += [
     path("projects/<int:pk>/presign", views.ProjectResolveAPI.as_view(), name="project-presign"),
     path("data/local-files", views.LocalFilesAPI.as_view(), name="local-files"),
 ]
+
+urlpatterns += webhook_urls.urlpatterns

@@ -80,3 +80,12 @@ def test_errors_are_described_as_label_studio_s_envelope(schema):
     responses = schema["paths"]["/tasks/{id}/resolve/"]["get"]["responses"]
     for status in ("400", "404", "424"):
         assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_webhooks_are_documented_with_a_write_only_secret(schema):
+    assert {"/api/webhooks/", "/api/webhooks/{id}/", "/api/webhooks/{id}/test/", "/api/webhooks/info/"} <= set(
+        schema["paths"]
+    )
+    webhook = schema["components"]["schemas"]["Webhook"]["properties"]
+    assert webhook["secret"]["writeOnly"] is True and webhook["secret_set"]["readOnly"] is True
+    assert parameters(schema, "/api/webhooks/", "get")["project"].get("required", False) is False

@@ -242,3 +242,39 @@ def test_sdk_creates_a_task(ls, sdk, make_member, project):
     with pytest.raises(ApiError) as error:
         outsider.tasks.create(project=project.id, data={"image": "x"})
     assert error.value.status_code == 404
+
+
+def test_webhook_lifecycle_and_a_sync_event(ls, sdk, make_member, project, s3_server, s3_bucket, receivers):
+    receiver = receivers()
+    hooks = ls.webhooks
+    created = hooks.create(
+        url=f"{receiver.url}/hook",
+        project=project.id,
+        send_for_all_actions=False,
+        actions=["STORAGE_SYNC_COMPLETED"],
+        headers={"X-Team": "sdk"},
+    )
+    assert created.id and created.project == project.id and created.url == f"{receiver.url}/hook"
+    assert created.actions == ["STORAGE_SYNC_COMPLETED"] and created.headers == {"X-Team": "sdk"}
+    assert created.is_active is True and created.send_payload is True and created.organization
+    assert [hook.id for hook in hooks.list(project=str(project.id))] == [created.id]
+    assert hooks.get(created.id).url == created.url
+    assert getattr(hooks.info(), "STORAGE_SYNC_FAILED")["key"] == "storage"  # an extra of its model
+
+    put(s3_server, s3_bucket, "a.jpg", b"x")
+    storage = ls.import_storage.s3.create(project=project.id, use_blob_urls=True, **s3_fields(s3_server, s3_bucket))
+    assert ls.import_storage.s3.sync(storage.id).status == "completed"
+    (request,) = receiver.wait_for(1)
+    body = json.loads(request.body)
+    assert body["action"] == "STORAGE_SYNC_COMPLETED" and body["storage"]["id"] == storage.id
+    assert request.headers["X-Team"] == "sdk"
+
+    updated = hooks.update(created.id, is_active=False)
+    assert updated.is_active is False and updated.project == project.id
+    other = sdk(make_member("other@example.com", "Org B").token)
+    assert other.webhooks.list() == []
+    with pytest.raises(ApiError) as error:
+        other.webhooks.get(created.id)
+    assert error.value.status_code == 404
+    hooks.delete(created.id)
+    assert hooks.list() == []

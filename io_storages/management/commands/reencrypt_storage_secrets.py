@@ -1,5 +1,5 @@
 """reencrypt_storage_secrets: after a key rotation (a new key put first in
-STORAGE_SECRET_KEYS), encrypt every stored storage secret with that first key, so the old keys
+STORAGE_SECRET_KEYS), encrypt every stored storage secret (and webhook secret) with that first key, so the old keys
 can be dropped from the list. Secrets already under the first key are left alone; secrets no
 key decrypts are named, left as they are, and make the command exit non-zero."""
 
@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from io_storages import registry
 from io_storages.fields import reencrypt_rows
+from io_storages.webhooks.models import Webhook
 
 
 class Command(BaseCommand):
@@ -17,10 +18,9 @@ class Command(BaseCommand):
 
     def handle(self, database="default", **options):
         total, failed = 0, []
-        for provider in registry.PROVIDERS.values():
-            for model in (provider.import_model, provider.export_model):
-                if not model.secret_fields:
-                    continue
+        models = [m for p in registry.PROVIDERS.values() for m in (p.import_model, p.export_model)] + [Webhook]
+        for model in models:
+            if model.secret_fields:
                 rewritten, undecryptable = reencrypt_rows(model, model.secret_fields, using=database)
                 total += rewritten
                 failed += [f"{model.__name__} #{pk} {name}" for pk, name in undecryptable]
