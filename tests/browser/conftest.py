@@ -47,7 +47,9 @@ def missing_browser():
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def chromium(django_db_setup):
+    """One headless Chromium for the session. It quits before the test database is dropped
+    (it depends on it): its keep-alive connections hold the live server's database sessions."""
     reason = missing_browser()
     if reason:
         pytest.skip(f"No browser for the console tests: {reason}")
@@ -167,14 +169,19 @@ class Browser:
         self.find("#id_username")
 
     def network_responses(self):
-        """Network.responseReceived events since the last call: [{url, status, headers}]."""
+        """Network.responseReceived events since the last call: [{url, status, headers}], header
+        names in lower case."""
         out = []
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
             if message.get("method") == "Network.responseReceived":
                 response = message["params"]["response"]
                 out.append(
-                    {"url": response["url"], "status": response["status"], "headers": response.get("headers", {})}
+                    {
+                        "url": response["url"],
+                        "status": response["status"],
+                        "headers": {k.lower(): v for k, v in response.get("headers", {}).items()},
+                    }
                 )
         return out
 

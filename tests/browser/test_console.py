@@ -84,7 +84,11 @@ def test_connect_s3_through_the_form_preview_and_sync_2000_objects(
     browser, alice, s3_server, s3_bucket, background_jobs
 ):
     project = create_project(alice, "Street photos")
-    put_many(s3_server, s3_bucket, {f"images/img-{i:05d}.png": png(8 + i % 5, 6) for i in range(2000)})
+    put_many(
+        s3_server,
+        s3_bucket,
+        {f"images/img-{i:05d}.png": png(48 + i % 5, 32, rgb=(40 + i % 200, 90, 200 - i % 150)) for i in range(2000)},
+    )
     browser.login("alice@example.com")
     browser.open(f"/projects/{project.pk}/")
     browser.find("#add-import").click()
@@ -163,7 +167,7 @@ def test_a_task_shows_its_image_and_its_video_seeks_through_the_proxy(browser, a
     project = create_project(alice, "Media")
     project.label_config = MEDIA_CONFIG
     project.save()
-    put_many(s3_server, s3_bucket, {"media/photo.png": png(32, 24), "media/clip.webm": video()})
+    put_many(s3_server, s3_bucket, {"media/photo.png": png(320, 180, rgb=(30, 120, 200)), "media/clip.webm": video()})
     api_storage(alice, project, s3_config(s3_server, s3_bucket, prefix="media/", presign=False, title="Media"))
     response = alice.post(
         f"/api/projects/{project.pk}/import",
@@ -177,7 +181,7 @@ def test_a_task_shows_its_image_and_its_video_seeks_through_the_proxy(browser, a
     browser.open(f"/projects/{project.pk}/")
     browser.find(f"tr[data-task='{task.pk}'] a").click()
     image = browser.find("img.full[data-key=image]")
-    browser.wait(lambda d: browser.js("return arguments[0].complete && arguments[0].naturalWidth", image) == 32)
+    browser.wait(lambda d: browser.js("return arguments[0].complete && arguments[0].naturalWidth", image) == 320)
     player = browser.find("video.full[data-key=video]")
     browser.js(
         "const v = arguments[0]; window.__seeked = false;"

@@ -50,7 +50,7 @@ export function originalUri(value) {
 export function kindOf(key, value, kinds) {
   if (typeof value !== "string") return "json";
   const fromConfig = kinds[key];
-  if (fromConfig && fromConfig !== "text") return fromConfig;
+  if (fromConfig) return fromConfig; // the label config says how the value is shown
   const isLink = /^(https?:|\/|[a-z0-9+-]+:\/\/)/i.test(value) && !/\s/.test(value);
   if (isLink) {
     const path = originalUri(value).split(/[?#]/)[0];
