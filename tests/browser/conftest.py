@@ -224,16 +224,21 @@ def _database_url():
 
 @pytest.fixture
 def background_jobs(settings, transactional_db, tmp_path):
-    """Syncs run in the background, as in production: with Redis, the web enqueues (RQ_ASYNC)
-    and a real `manage.py rqworker` subprocess on this test's database runs the jobs, while
-    the page polls the storage. Without Redis or PostgreSQL (the worker cannot reach the
-    test's database), jobs run in-process and the page shows the end state when sync answers.
-    Yields True when a worker runs."""
+    """Syncs run in the background, as in production, while the page polls the storage: with
+    Redis, the web enqueues (RQ_ASYNC) and a real `manage.py rqworker` subprocess on this
+    test's database runs the jobs; without Redis, the service's own in-process pool runs them
+    (JOBS_IN_PROCESS=background). Only on SQLite, whose in-memory test database other threads
+    and processes cannot see, jobs run in the request, and the page shows their end state.
+    Yields how the jobs run: "rqworker", "pool" or "foreground"."""
     from core import jobs
 
     settings.STORAGE_SYNC_BATCH_SIZE = 100  # progress after every 100 objects
-    if not jobs.redis_available() or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        yield False
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        yield "foreground"
+        return
+    if not jobs.redis_available():
+        settings.JOBS_IN_PROCESS = "background"
+        yield "pool"
         return
     settings.RQ_ASYNC = True
     env = {
@@ -259,7 +264,7 @@ def background_jobs(settings, transactional_db, tmp_path):
         start_new_session=True,
     )
     try:
-        yield True
+        yield "rqworker"
     finally:
         worker.terminate()
         try:
