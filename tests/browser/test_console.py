@@ -32,8 +32,28 @@ def api_storage(client, project, config, export=False):
     return response.json()
 
 
-def storage_form_field(browser, name):
-    return browser.find(f"#sf-{name}")
+def insert_tasks(project, n):
+    """`n` tasks {"text": "sentence number <i>"} in one INSERT ... SELECT (bulk_create of
+    100,000 rows takes a minute on a busy machine; this takes a second)."""
+    from django.db import connection
+
+    from tasks.models import Task
+
+    table = connection.ops.quote_name(Task._meta.db_table)
+    columns = "project_id, data, meta, inner_id, created_at, updated_at, is_labeled, total_annotations, "
+    columns += "cancelled_annotations, total_predictions"
+    if connection.vendor == "postgresql":
+        data, now = "jsonb_build_object('text', 'sentence number ' || i)", "now()"
+        rows = f"SELECT %s, {data}, '{{}}'::jsonb, i, {now}, {now}, false, 0, 0, 0 FROM generate_series(1, %s) n(i)"
+        sql, params = f"INSERT INTO {table} ({columns}) {rows}", [project.pk, n]
+    else:  # SQLite: a recursive CTE counts (%% is a literal % beside the parameters)
+        data, now = "json_object('text', 'sentence number ' || i)", "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+        rows = f"SELECT %s, {data}, '{{}}', i, {now}, {now}, 0, 0, 0, 0 FROM n"
+        numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)"
+        sql, params = f"{numbers} INSERT INTO {table} ({columns}) {rows}", [n, project.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    assert project.tasks.count() == n
 
 
 def fill_s3_form(browser, endpoint, bucket, **extra):
@@ -274,7 +294,7 @@ def test_sync_errors_are_listed_per_key(browser, alice, s3_server, s3_bucket, ba
     card = browser.wait_for_status("#import-storages .storage", "completed_with_errors", timeout=60)
     assert card["badge"] == "Completed with errors"
     assert card["keys"] == [f"s3://{s3_bucket}/tasks/broken.json"] and len(card["errors"]) == 1
-    browser.text_in("#tasks-total", "1 tasks")
+    browser.text_in("#tasks-total", "1 task ·")
     browser.screenshot("storage-errors")
 
 
@@ -314,3 +334,47 @@ def test_another_organizations_user_sees_none_of_it(browser, alice, bob, s3_serv
     browser.open(f"/projects/{project.pk}/tasks/{task.pk}/")
     assert "not found" in browser.find("#not-found").text.lower()
     assert "example.com/a.png" not in browser.driver.page_source
+
+
+def test_the_tasks_table_pages_through_100000_tasks(browser, alice):
+    """The page loads one page of tasks from the API, never all of them: the first page, the
+    last one and a page typed into the address all show 20 rows of the right tasks."""
+    project = create_project(alice, "Big project")
+    insert_tasks(project, 100_000)
+    browser.login("alice@example.com")
+    browser.open(f"/projects/{project.pk}/")
+    browser.text_in("#tasks-total", "100,000 tasks")
+    browser.text_in("#tasks-pager", "Page 1 of 5,000")
+    assert len(browser.all("table.tasks tbody tr")) == 20
+    assert browser.find("table.tasks tbody tr:first-child .snippet").text == "sentence number 1"
+    browser.open(f"/projects/{project.pk}/?page=5000")
+    browser.text_in("#tasks-pager", "Page 5,000 of 5,000")
+    assert browser.find("table.tasks tbody tr:last-child .snippet").text == "sentence number 100000"
+    assert browser.find("#tasks-pager button:last-child").get_attribute("disabled") is not None
+    browser.find("#tasks-pager button:first-child").click()  # "Previous"
+    browser.text_in("#tasks-pager", "Page 4,999 of 5,000")
+    assert browser.find("table.tasks tbody tr:first-child .snippet").text == "sentence number 99961"
+
+
+def test_the_storage_form_works_from_the_keyboard(browser, alice, s3_server, s3_bucket):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    project = create_project(alice, "Keys")
+    put_many(s3_server, s3_bucket, {"k/a.png": png()})
+    browser.login("alice@example.com")
+    browser.open(f"/projects/{project.pk}/")
+    browser.find("#import-storages .empty")
+    button = browser.find("#add-import")
+    browser.js("arguments[0].focus()", button)
+    ActionChains(browser.driver).send_keys(Keys.ENTER).perform()
+    browser.find("#sf-bucket")
+    assert browser.js("return document.getElementById('storage-dialog').open") is True
+    active = browser.js("return document.activeElement.id")
+    assert active == "storage-type"  # focus moved into the dialog
+    ActionChains(browser.driver).send_keys(Keys.ESCAPE).perform()
+    browser.wait(lambda d: browser.js("return document.getElementById('storage-dialog').open") is False)
+
+    browser.find("#add-import").send_keys(Keys.ENTER)
+    fill_s3_form(browser, s3_server, s3_bucket, prefix="k/", title="Typed")
+    browser.find("#sf-s3_endpoint").send_keys(Keys.ENTER)  # Enter in a field submits the form
+    browser.text_in("#import-storages .storage h4", "Typed")

@@ -95,6 +95,11 @@ export function formatNumber(value) {
   return Number(value || 0).toLocaleString("en-US");
 }
 
+/** "1 task", "2,000 tasks". */
+export function count(value, one, many = `${one}s`) {
+  return `${formatNumber(value)} ${Number(value) === 1 ? one : many}`;
+}
+
 /** A page of a paginated list: prev/next and "page X of Y" into `nav`. */
 export function pager(nav, page, pages, go) {
   replace(nav);

@@ -1,6 +1,6 @@
 // A project's page: its storages (storages.js) and its tasks, one page at a time through the
 // API (?page=&page_size=), so a project of 100,000 tasks loads one page, never all of them.
-import { ApiError, api, formatNumber, h, main, pager, replace } from "./api.js";
+import { ApiError, api, count, formatNumber, h, main, pager, replace } from "./api.js";
 import { configKinds, preview } from "./preview.js";
 import { initStorages } from "./storages.js";
 
@@ -42,7 +42,7 @@ export async function loadTasks(page = currentPage) {
   if (page > 1) url.searchParams.set("page", page);
   else url.searchParams.delete("page");
   history.replaceState(null, "", url);
-  totalEl.textContent = `${formatNumber(data.total)} tasks · ${formatNumber(data.total_annotations)} annotations`;
+  totalEl.textContent = `${count(data.total, "task")} · ${count(data.total_annotations, "annotation")}`;
   totalEl.dataset.total = data.total;
   if (!data.total) {
     replace(tasksEl, h("div", { class: "empty" }, h("p", {}, "No task yet: connect a bucket and sync it, or import tasks through the API.")));

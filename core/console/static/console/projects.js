@@ -1,5 +1,5 @@
 // The projects page: the user's projects (paginated) and "New project".
-import { ApiError, api, dialog, formatDate, formatNumber, h, pager, replace } from "./api.js";
+import { ApiError, api, count, dialog, formatDate, h, pager, replace } from "./api.js";
 
 const PAGE_SIZE = 30;
 const CONFIGS = {
@@ -50,7 +50,7 @@ async function load(page = 1) {
           h(
             "p",
             { class: "muted small" },
-            `${formatNumber(p.task_number)} tasks · ${formatNumber(p.total_annotations_number)} annotations · created ${formatDate(p.created_at)}`,
+            `${count(p.task_number, "task")} · ${count(p.total_annotations_number, "annotation")} · created ${formatDate(p.created_at)}`,
           ),
         ),
       ),

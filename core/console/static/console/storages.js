@@ -2,7 +2,7 @@
 // sync, counts and errors; add / edit through a form built from the type's layout
 // (/api/storages/<type>/form), check connection, preview files, sync with live progress
 // (polling the storage while it is queued or running), delete with confirmation.
-import { ApiError, api, dialog, formatDate, formatNumber, h, replace } from "./api.js";
+import { ApiError, api, count, dialog, formatDate, formatNumber, h, replace } from "./api.js";
 
 const POLL_MS = 700;
 const ACTIVE = ["queued", "in_progress"];
@@ -96,7 +96,7 @@ export function initStorages(projectId, onTasksChanged) {
     return h(
       "div",
       { class: "errors", role: "alert" },
-      h("p", {}, s.status === "failed" ? "The sync failed:" : `${formatNumber(lines.length)} objects failed:`),
+      h("p", {}, s.status === "failed" ? "The sync failed:" : `${count(lines.length, "object")} failed:`),
       h("ul", {}, items),
       lines.length > 100 ? h("p", { class: "muted" }, `… and ${formatNumber(lines.length - 100)} more`) : null,
     );
@@ -302,7 +302,7 @@ export function initStorages(projectId, onTasksChanged) {
   // fields changed (secrets only when typed: an empty one keeps the stored secret).
   function body(withId) {
     const { storage } = editing;
-    const out = storage ? {} : { project: projectId };
+    const out = { project: projectId }; // validate of local files needs it, also on edit
     const same = (a, b) => (a === null || a === undefined ? "" : String(a)) === (b === null || b === undefined ? "" : String(b));
     for (const group of layout) {
       for (const field of group.fields) {
