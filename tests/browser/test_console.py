@@ -378,3 +378,37 @@ def test_the_storage_form_works_from_the_keyboard(browser, alice, s3_server, s3_
     fill_s3_form(browser, s3_server, s3_bucket, prefix="k/", title="Typed")
     browser.find("#sf-s3_endpoint").send_keys(Keys.ENTER)  # Enter in a field submits the form
     browser.text_in("#import-storages .storage h4", "Typed")
+
+
+def test_a_redis_storage_through_the_same_form(browser, alice, redis_server, background_jobs):
+    """Another type, another layout (host, port, db, password): the form follows the API's."""
+    import uuid
+
+    from tests.fixtures.redis_server import REDIS_DB, REDIS_PASSWORD, redis_admin
+
+    project = create_project(alice, "From Redis")
+    location = f"t{uuid.uuid4().hex}"
+    for i in range(3):
+        redis_admin(redis_server.port).set(f"{location}/task-{i}.json", f'{{"text": "line {i}"}}')
+    browser.login("alice@example.com")
+    browser.open(f"/projects/{project.pk}/")
+    browser.find("#add-import").click()
+    Select(browser.find("#storage-type")).select_by_value("redis")
+    assert browser.find("#sf-db").get_attribute("value") == "1"  # the model's default, from the layout
+    assert browser.all("#sf-bucket") == []
+    for name, value in {"title": "Queue", "path": location, "host": "127.0.0.1", "password": "wrong"}.items():
+        browser.fill(f"#sf-{name}", value)
+    browser.fill("#sf-port", str(redis_server.port))
+    browser.fill("#sf-db", str(REDIS_DB))
+    browser.find("#storage-check").click()
+    assert "check password" in browser.text_in("#sf-err-password", "refused the login").text  # next to its field
+    browser.fill("#sf-password", REDIS_PASSWORD)
+    browser.find("#storage-files").click()
+    browser.text_in("#storage-preview", f"{location}/task-2.json")
+    browser.find("#storage-save").click()
+    browser.text_in("#import-storages .storage h4", "Queue").click()
+    browser.find("#import-storages .storage .sync").click()
+    card = browser.wait_for_status("#import-storages .storage", "completed", timeout=60)
+    assert card["facts"]["created"] == "3"
+    browser.text_in("#tasks-total", "3 tasks")
+    assert {el.text for el in browser.all("table.tasks .snippet")} == {"line 0", "line 1", "line 2"}

@@ -127,6 +127,7 @@ export function initStorages(projectId, onTasksChanged) {
         { class: "facts" },
         progressFacts(s).map(([label, value, key]) => h("div", { dataset: { fact: key } }, h("dt", {}, label), h("dd", {}, value))),
       ),
+      s.status === "queued" && s.meta && s.meta.waiting ? h("p", { class: "waiting", role: "status" }, s.meta.waiting) : null,
       errorsOf(s),
       h(
         "div",
