@@ -421,6 +421,7 @@ export function initStorages(projectId, onTasksChanged) {
           ),
         ),
       );
+      previewEl.scrollIntoView({ block: "nearest" });
     }),
   );
   form.addEventListener("submit", (event) => {
