@@ -292,8 +292,9 @@ class ImportStorage(Storage):
         abstract = True
 
     def validate_connection(self, client=None):
-        # An import storage is useless without objects under its prefix: say so at once.
-        (client or self.get_client()).check(prefix=self.key_prefix)
+        # An import storage is useless without objects under its prefix: say so at once. Without
+        # a prefix an empty bucket is fine (files may come later), as in the spec and Label Studio.
+        (client or self.get_client()).check(prefix=self.key_prefix or None)
 
 
 class PresignMixin(models.Model):
