@@ -119,7 +119,7 @@ WSGI_APPLICATION = "core.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "core" / "console" / "templates"],  # the browser console (core/console/)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -159,6 +159,12 @@ LANGUAGE_CODE = "en-us"
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "core" / "console" / "static"]  # the console's CSS and ES modules
+
+# --- the browser console (core/console/): session login with the existing users ---
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 # --- request limits (core.api answers a request over one with a 4xx naming the setting) ---
 # Largest body read into memory (JSON and form fields; uploaded files are spooled): 100 MB,

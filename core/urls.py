@@ -49,4 +49,5 @@ urlpatterns = [
     plain_path("", include("projects.urls")),
     plain_path("", include("tasks.urls")),
     plain_path("", include("io_storages.urls")),
+    plain_path("", include("core.console.urls")),  # the browser console: last, so it never shadows the API
 ]

@@ -188,7 +188,7 @@ class StorageFormAPI(StorageTypeMixin, APIView):
                     "label": (field.label or name.replace("_", " ")).capitalize(),
                     "required": field.required,
                     "help": str(field.help_text or ""),
-                    "default": None if field.default is _EMPTY else field.default,
+                    "default": _default(self.model, name, field),
                 }
             )
         groups["location"].sort(key=lambda f: location.index(f["name"]))
@@ -203,9 +203,24 @@ class StorageFormAPI(StorageTypeMixin, APIView):
 def _input_type(field):
     if isinstance(field, serializers.BooleanField):
         return "toggle"
-    if isinstance(field, serializers.IntegerField):
+    if isinstance(field, (serializers.IntegerField, serializers.FloatField, serializers.DecimalField)):
         return "number"
     return "text"
+
+
+def _default(model, name, field):
+    """The value a new storage gets when the field is left out: the serializer's default,
+    else the model field's (`presign` true, `synchronizable` true, Redis `db` 1...), so a form
+    built from the layout starts as a storage created without that field would be."""
+    if field.default is not _EMPTY:
+        return field.default
+    try:
+        model_field = model._meta.get_field(name)
+    except Exception:  # a serializer-only field
+        return None
+    if not model_field.has_default() or callable(model_field.default):
+        return None
+    return model_field.default
 
 
 class AllStoragesAPI(APIView):
