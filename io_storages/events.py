@@ -184,6 +184,22 @@ def record_counts(storage, counts: EventCounts) -> bool:
     return True
 
 
+def record_queue_problem(storage, problem):
+    """Set (or, with None, clear) `meta["events"]["queue_error"]`: why the storage's queue
+    cannot be read now (SSRF refusal, credentials, a missing queue)."""
+    model = type(storage)
+    with transaction.atomic():
+        row = model.objects.select_for_update().filter(pk=storage.pk).values("status", "meta").first()
+        if row is None or row["status"] in model.ACTIVE_STATUSES:
+            return
+        meta = row["meta"] or {}
+        events = dict(meta.get("events") or {"since": timezone.now().isoformat()})
+        if events.get("queue_error") == problem:
+            return
+        events["queue_error"] = problem
+        model.objects.filter(pk=storage.pk).update(meta={**meta, "events": events})
+
+
 class _Progress:
     """ImportSync's progress for event imports: nothing goes to the sync's status fields."""
 
@@ -292,33 +308,39 @@ class Consumer:
         """Drain each queue once; the number of messages handled."""
         handled = 0
         for storages in groups_of(event_storages(self.only)).values():
-            source = self._source(storages)
-            if source is None:
-                continue
+            source = None
             try:
+                source = adapter(storages[0]).source_for(storages[0])
                 while count := self.read_batch(source, storages, self.wait_seconds):
                     handled += count
-            except StorageError as e:
+                self._queue_problem(storages, None)
+            except (StorageError, SecretKeyError) as e:
                 self.out(f"Reading events for {', '.join(map(str, storages))} failed: {e}")
+                self._queue_problem(storages, str(e))
             finally:
-                source.close()
-        self._flush_pending()
+                if source is not None:
+                    source.close()
+        self._flush_pending(final=True)
         return handled
 
-    def _source(self, storages):
-        try:
-            return adapter(storages[0]).source_for(storages[0])
-        except (StorageError, SecretKeyError) as e:
-            self.out(f"Cannot read events for {', '.join(map(str, storages))}: {e}")
-            return None
+    def _queue_problem(self, storages, problem):
+        for storage in storages:
+            if (storage.meta.get("events") or {}).get("queue_error") != problem:
+                record_queue_problem(storage, problem)
 
-    def _flush_pending(self):
+    def _flush_pending(self, final=False):
+        """Write the counts that waited for a sync to end; `final`: the last chance."""
         with self._lock:
             pending, self._pending = self._pending, {}
         for (label, pk), counts in pending.items():
             storage = registry.storage_from_label(label, pk)
-            if storage is not None and not record_counts(storage, counts):
+            if storage is None or record_counts(storage, counts):
+                continue
+            if final:
                 logger.warning("%s: event counts not recorded (a sync is running): %s", storage, counts)
+            else:
+                with self._lock:
+                    self._pending.setdefault((label, pk), EventCounts()).add(counts)
 
     # --- forever ---
     def run(self):
@@ -328,11 +350,12 @@ class Consumer:
             while not self._stopping.is_set():
                 self._rescan()
                 self._stopping.wait(self.rescan_seconds)
+                self._flush_pending()
         finally:
             self._stopping.set()
             for thread in self._threads.values():
                 thread.join(self.wait_seconds + 5)
-            self._flush_pending()
+            self._flush_pending(final=True)
             connections.close_all()  # this thread's; each source thread closes its own
 
     def stop(self):
@@ -375,7 +398,7 @@ class Consumer:
         return storages or None
 
     def _consume(self, key):
-        source, failures = None, 0
+        source, failures, storages = None, 0, None
         try:
             while not self._stopping.is_set():
                 try:
@@ -386,12 +409,16 @@ class Consumer:
                     if source is None:
                         source = adapter(storages[0]).source_for(storages[0])
                     self.read_batch(source, storages, self.wait_seconds)
+                    if failures:
+                        self._queue_problem(storages, None)
                     failures = 0
                 except Exception as e:
                     # Not acknowledged: the queue delivers the messages again. Back off.
                     failures += 1
                     if isinstance(e, (StorageError, SecretKeyError)):
                         logger.warning("Reading events (%s) failed: %s", key[0], e)
+                        if storages:
+                            self._queue_problem(storages, str(e))
                     else:
                         logger.exception("Reading events (%s) failed", key[0])
                     if source is not None:

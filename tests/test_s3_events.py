@@ -321,6 +321,7 @@ def test_event_queue_on_private_addresses_is_refused_on_save_and_at_connect(
     consume_once()
     assert moto.sqs_actions() == []  # nothing was sent to the queue
     assert project.tasks.count() == 0
+    assert "SSRF" in storage_meta(alice, storage)["meta"]["events"]["queue_error"]  # said where users look
 
 
 def test_changing_event_queue_needs_the_secrets_again(alice, project, moto, notified):
