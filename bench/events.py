@@ -21,8 +21,8 @@ interval.
 4. for each side, puts `--n` one-byte objects at an even rate (default: n per interval, so
    the puts of the sync side cover one whole interval) from one thread, noting when each
    PutObject returned, while the main thread polls `GET /api/projects/<id>/tasks` (newest
-   first; the whole list when a page holds nothing but new tasks) and notes when each task
-   first appears. Latency = seen - put, per object;
+   first, 20 a page; the whole list when a page holds nothing but new tasks) and notes when
+   each task first appears. Latency = seen - put, per object;
 5. prints one JSON object on stdout (p50, p90, p99, max per side; progress on stderr).
 
 The poll's own time bounds the resolution (`poll_ms` in the report).
@@ -60,6 +60,9 @@ from tests.fixtures.servers import start_server  # noqa: E402
 
 BENCH_DB = f"bench_events_{os.getpid()}"
 PREFIX = "images/"
+#: tasks per poll: a few times what arrives between two polls, so one poll usually sees all
+#: new tasks while costing little (the whole list is fetched when a page is all new)
+PAGE = 20
 
 
 def percentile(values, q):
@@ -142,8 +145,8 @@ def watch(client, project_id, bucket, putter, timeout):
         if putter.error:
             raise putter.error
         started = time.monotonic()
-        fresh = _poll(client, project_id, 100, uri_prefix, seen)
-        if fresh == 100:  # the page held nothing else: there may be more new ones
+        fresh = _poll(client, project_id, PAGE, uri_prefix, seen)
+        if fresh == PAGE:  # the page held nothing else: there may be more new ones
             _poll(client, project_id, 10000, uri_prefix, seen)
         now = time.monotonic()
         polls, polling = polls + 1, polling + (now - started)

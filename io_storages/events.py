@@ -216,7 +216,7 @@ class _Progress:
 # --- the consumer -------------------------------------------------------------------------------
 
 
-def import_events(storage, events: Iterable[ObjectEvent], client=None) -> EventCounts:
+def import_events(storage, events: Iterable[ObjectEvent]) -> EventCounts:
     """Import the created keys of `events` that concern `storage` (its bucket) by ImportSync's
     rules; count the removed ones. Errors of single keys are recorded, not raised; a storage
     that cannot be used (its regex_filter, its secrets) is one error for all its keys."""
@@ -235,7 +235,7 @@ def import_events(storage, events: Iterable[ObjectEvent], client=None) -> EventC
     counts.removed = removed
     if created:
         try:
-            sync = ImportSync(storage, _Progress(), client=client)
+            sync = ImportSync(storage, _Progress(), client=registry.shared_client(storage))
             errors = sync.import_keys(created)
         except (StorageError, SecretKeyError) as e:
             counts.failed += 1
@@ -278,7 +278,7 @@ class Consumer:
         events = [event for message in messages for event in message.events]
         results = {}
         for storage in storages:
-            counts = import_events(storage, events, client=registry.shared_client(storage))
+            counts = import_events(storage, events)
             results[storage] = counts
             self._record(storage, counts)
         return results

@@ -205,6 +205,24 @@ def test_storages_sharing_a_queue_each_import_their_keys(alice, project, moto, n
     assert task_data(second) == [{"text": "hello"}]
 
 
+def test_a_storage_that_cannot_import_does_not_hold_back_the_others(alice, project, moto, notified):
+    from tests.conftest import create_project
+
+    bucket, queue = notified
+    broken = connect(alice, project, moto, notified, use_blob_urls=True)
+    S3ImportStorage.objects.filter(pk=broken["id"]).update(regex_filter=r"(a)\1")  # stored before RE2
+    second = create_project(alice, "Second")
+    create_storage(alice, second, s3_config(moto.url, bucket, event_queue=queue, use_blob_urls=True))
+    put(moto.url, bucket, "a.jpg", b"x")
+    consume_once()
+    assert project.tasks.count() == 0 and task_data(second) == uris(bucket, "a.jpg")
+    events = storage_meta(alice, broken)["meta"]["events"]
+    assert (
+        events["failed"] == 1 and "regex_filter" in events["errors"][0] and "a sync imports them" in events["errors"][0]
+    )
+    assert queued_messages(moto.url, queue) == 0
+
+
 def test_counts_are_visible_through_the_api(alice, project, moto, notified):
     bucket, _ = notified
     storage = connect(alice, project, moto, notified, use_blob_urls=True)
