@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -95,8 +96,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "core",  # before django_rq: its `rqworker` command replaces django-rq's (all queues by default)
     "django_rq",
-    "core",
     "projects",
     "tasks",
     "io_storages",
@@ -196,18 +197,33 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- background jobs -------------------------------------------------------
-# Empty or unreachable REDIS_URL: jobs run in-process (see core/jobs.py).
+# Empty or unreachable REDIS_URL: jobs run in-process (see core/jobs.py), in a pool of
+# JOBS_WORKERS threads of the web process ("background"), or in the caller ("foreground":
+# tests and one-off scripts; the request then lasts as long as the sync).
 REDIS_URL = env("REDIS_URL", "")
 RQ_ASYNC = env_bool("RQ_ASYNC", True)  # false: jobs go through Redis but run at once (tests)
-RQ_QUEUE_NAMES = ["critical", "high", "default", "low"]
+JOBS_IN_PROCESS = env("JOBS_IN_PROCESS", "background")
+if JOBS_IN_PROCESS not in ("background", "foreground"):
+    raise ImproperlyConfigured(f"JOBS_IN_PROCESS must be 'background' or 'foreground', not {JOBS_IN_PROCESS!r}")
+JOBS_WORKERS = max(1, env_int("JOBS_WORKERS", 2))
+STORAGE_SYNC_QUEUE = env("STORAGE_SYNC_QUEUE", "low")
+STORAGE_EXPORT_QUEUE = env("STORAGE_EXPORT_QUEUE", "default")
+# Every queue the service enqueues on, most urgent first: a bare `manage.py rqworker` serves
+# them all (core/management/commands/rqworker.py).
+RQ_QUEUE_NAMES = list(dict.fromkeys(["critical", "high", "default", STORAGE_EXPORT_QUEUE, STORAGE_SYNC_QUEUE, "low"]))
 _rq_url = REDIS_URL or "redis://127.0.0.1:6379/0"
 RQ_QUEUES = {
     name: {"URL": _rq_url, "DEFAULT_TIMEOUT": env_int("RQ_DEFAULT_TIMEOUT", 3600 * 24), "ASYNC": RQ_ASYNC}
     for name in RQ_QUEUE_NAMES
 }
 RQ_SHOW_ADMIN_LINK = True
-STORAGE_SYNC_QUEUE = env("STORAGE_SYNC_QUEUE", "low")
-STORAGE_EXPORT_QUEUE = env("STORAGE_EXPORT_QUEUE", "default")
+# Scheduled syncs: every STORAGE_SCHEDULE_TICK_SECONDS a job starts the syncs that are due
+# (io_storages/schedule.py); a storage's sync_interval_minutes may not be shorter than
+# STORAGE_SYNC_MIN_INTERVAL_MINUTES (each sync lists the whole bucket).
+STORAGE_SYNC_MIN_INTERVAL_MINUTES = float(env("STORAGE_SYNC_MIN_INTERVAL_MINUTES", 5))
+STORAGE_SCHEDULE_TICK_SECONDS = float(env("STORAGE_SCHEDULE_TICK_SECONDS", 30))
+#: dotted path of a function -> seconds between its runs (core/jobs.py, core/cron.py)
+PERIODIC_JOBS = {"io_storages.schedule.start_due_syncs": STORAGE_SCHEDULE_TICK_SECONDS}
 
 # --- storages ---------------------------------------------------------------
 SSRF_PROTECTION_ENABLED = env_bool("SSRF_PROTECTION_ENABLED", True)

@@ -11,6 +11,11 @@ from io_storages.registry import PROVIDERS  # reads no model: safe before Django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 application = get_wsgi_application()
 
+from core import jobs  # noqa: E402 - needs the settings that get_wsgi_application set up
+
+# Without Redis, this process runs the periodic jobs (scheduled syncs) itself.
+jobs.start_in_process_scheduler()
+
 
 def _freeze_startup_objects():
     """Import every provider's client (and so its SDK) now, then hide what start-up made

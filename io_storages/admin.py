@@ -57,13 +57,29 @@ class StorageAdminForm(forms.ModelForm):
 
 class StorageAdmin(admin.ModelAdmin):
     form = StorageAdminForm
-    list_display = ("id", "title", "project", "status", "last_sync", "last_sync_count", "created_at")
+    list_display = (
+        "id",
+        "title",
+        "project",
+        "status",
+        "waiting",
+        "last_sync",
+        "last_sync_count",
+        "sync_interval_minutes",
+        "created_at",
+    )
     list_filter = ("status",)
     list_select_related = ("project",)
     search_fields = ("title", "description")
     raw_id_fields = ("project",)
-    readonly_fields = STATUS_FIELDS
+    readonly_fields = ("waiting", *STATUS_FIELDS)
     actions = ("sync_now",)
+
+    @admin.display(description="Waiting because")
+    def waiting(self, storage):
+        """Why a queued sync has not started (e.g. no worker serves its queue)."""
+        storage = check_health(storage)
+        return storage.meta.get("waiting") if storage.status == storage.Status.QUEUED else None
 
     def get_form(self, request, obj=None, **kwargs):
         """On a change form, the form also has a `clear_<name>` checkbox for each secret."""

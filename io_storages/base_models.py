@@ -10,6 +10,10 @@ Models hold data and its rules. Starting, running and health-checking syncs is
 `io_storages.jobs`; serving files is `io_storages.views`.
 """
 
+import math
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -20,6 +24,22 @@ from io_storages import registry
 
 #: what a sync writes and the API shows read-only: the status machine and its report
 STATUS_FIELDS = ("status", "last_sync", "last_sync_count", "last_sync_job", "traceback", "meta", "created_at")
+
+
+MAX_SYNC_INTERVAL_MINUTES = 366 * 24 * 60  # a year: anything longer is a typo
+
+
+def validate_sync_interval(minutes):
+    """`sync_interval_minutes` (API and admin): empty, or minutes between the configured
+    minimum (each sync lists the whole location) and a year."""
+    if minutes is None:
+        return
+    low = settings.STORAGE_SYNC_MIN_INTERVAL_MINUTES
+    if not math.isfinite(minutes) or not low <= minutes <= MAX_SYNC_INTERVAL_MINUTES:
+        raise ValidationError(
+            f"Sync interval must be between {low:g} and {MAX_SYNC_INTERVAL_MINUTES} minutes "
+            "(the shortest is STORAGE_SYNC_MIN_INTERVAL_MINUTES), or empty for manual syncs only"
+        )
 
 
 class StorageInfo(models.Model):
@@ -61,7 +81,19 @@ class StorageInfo(models.Model):
     def info_set_in_progress(self):
         now = timezone.now().isoformat()
         meta = {**self.meta, "time_in_progress": now, "time_last_ping": now}
+        meta.pop("waiting", None)
         self._update(status=self.Status.IN_PROGRESS, meta=meta)
+
+    def info_note_waiting(self, message):
+        """Say in `meta.waiting` why a queued sync does not start (None: clear it). Written
+        only while the row is still queued, so a sync that just started keeps its meta."""
+        if self.meta.get("waiting") == message:
+            return
+        meta = {**self.meta, "waiting": message}
+        if message is None:
+            del meta["waiting"]
+        if type(self).objects.filter(pk=self.pk, status=self.Status.QUEUED).update(meta=meta):
+            self.meta = meta
 
     def info_update_progress(self, last_sync_count, **meta):
         meta = {**self.meta, **meta, "time_last_ping": timezone.now().isoformat()}
@@ -89,6 +121,7 @@ class StorageInfo(models.Model):
 
     def info_set_failed(self, message):
         meta = {**self.meta, "time_failure": timezone.now().isoformat()}
+        meta.pop("waiting", None)
         self._update(status=self.Status.FAILED, traceback=message, meta=meta)
 
     def meta_time(self, name):
@@ -114,6 +147,7 @@ class Storage(StorageInfo):
     sync_interval_minutes = models.FloatField(
         null=True,
         blank=True,
+        validators=[validate_sync_interval],
         help_text="Minutes between automatic syncs (at least STORAGE_SYNC_MIN_INTERVAL_MINUTES); empty: manual only",
     )
 
@@ -258,8 +292,9 @@ class ImportStorage(Storage):
         abstract = True
 
     def validate_connection(self, client=None):
-        # An import storage is useless without objects under its prefix: say so at once.
-        (client or self.get_client()).check(prefix=self.key_prefix)
+        # An import storage is useless without objects under its prefix: say so at once. Without
+        # a prefix an empty bucket is fine (files may come later), as in the spec and Label Studio.
+        (client or self.get_client()).check(prefix=self.key_prefix or None)
 
 
 class PresignMixin(models.Model):

@@ -145,18 +145,23 @@ def _run_and_record(storage, progress, only_new):
 def check_health(storage):
     """Mark a queued/running sync whose job died without telling us as failed.
 
-    Covers: the job failed or vanished from Redis (OOM kill, redeploy, queue flushed),
-    and the worker stopped pinging for 5 timer periods. Returns the storage.
+    Covers: the job failed or vanished (from Redis: OOM kill, redeploy, queue flushed; in
+    process: the web process that ran it died), and the worker stopped pinging for 5 timer
+    periods. A sync still queued says in `meta.waiting` when no worker serves its queue.
+    Returns the storage.
     """
     if storage.status not in storage.ACTIVE_STATUSES:
         return storage
     timeout = timedelta(seconds=5 * settings.STORAGE_IN_PROGRESS_TIMER)
     now = timezone.now()
     problem = None
-    if storage.last_sync_job and jobs.redis_available():
+    if storage.last_sync_job:
         state = jobs.job_state(storage.last_sync_job)
         if state is None:
-            problem = f"Sync job {storage.last_sync_job} vanished from the queue (worker killed or queue flushed)"
+            problem = (
+                f"Sync job {storage.last_sync_job} is gone: the worker or web process running it "
+                "died, or the queue was flushed"
+            )
         elif state in ("failed", "stopped", "canceled"):
             problem = f"Sync job {storage.last_sync_job} {state} in the worker"
     if problem is None and storage.status == storage.Status.IN_PROGRESS:
@@ -173,4 +178,12 @@ def check_health(storage):
             problem = "Sync was queued but never started"
     if problem:
         storage.info_set_failed(problem)
+    elif storage.status == storage.Status.QUEUED:
+        queue = jobs.unserved_queue(storage.last_sync_job)
+        storage.info_note_waiting(
+            f"No worker listens to queue '{queue}': the sync starts when one does "
+            "(`python manage.py rqworker` serves every queue)"
+            if queue
+            else None
+        )
     return storage

@@ -85,6 +85,14 @@ def uri_pattern(schemes):
     )
 
 
+def whole_uri_pattern(schemes):
+    """A value that is one storage URI, as Label Studio reads one: a string that starts with
+    the scheme (surrounding whitespace aside) is a URI to the end of its line, spaces included
+    (`s3://b/my file.jpg`, what a blob import of a key with spaces holds)."""
+    scheme = "(?:" + "|".join(re.escape(s) for s in schemes) + ")://"
+    return re.compile(rf"{scheme}[^\r\n]*")
+
+
 class TaskDataResolver:
     """Rewrites the storage URIs of many tasks of one project; the project's storages are
     loaded once, and only when a candidate URI is found.
@@ -97,7 +105,7 @@ class TaskDataResolver:
         self.project_id = project_id
         self.base_url = (settings.HOSTNAME or base_url).rstrip("/")
         self._storages = None
-        self._pattern = None
+        self._pattern = self._whole = None  # URIs inside a string / a string that is one URI
 
     @property
     def storages(self):
@@ -110,9 +118,9 @@ class TaskDataResolver:
         if self._pattern is None:
             schemes = sorted({s.url_scheme for s in self.storages if s.url_scheme})
             if not schemes:
-                self._pattern = False
+                self._pattern = self._whole = False
             else:
-                self._pattern = uri_pattern(schemes)
+                self._pattern, self._whole = uri_pattern(schemes), whole_uri_pattern(schemes)
         return self._pattern
 
     def resolve_url(self, task_id, uri):
@@ -125,6 +133,9 @@ class TaskDataResolver:
 
         def leaf(value):
             if isinstance(value, str) and "://" in value and self.pattern:
+                stripped = value.strip()
+                if self._whole.fullmatch(stripped):
+                    return value.replace(stripped, self._replace(task_id, stripped), 1)
                 return self.pattern.sub(lambda m: self._replace(task_id, m.group(0)), value)
             return value
 

@@ -15,6 +15,9 @@ class Adapter:
     server_fixture = ""  # session fixture giving the server (URL, handle...)
     secret_values = ()  # values that must never appear in API responses
     stores_content_encoding = False  # objects can carry a Content-Encoding (put(content_encoding=))
+    # A prefix is a part of the location that must hold objects for an import storage; local
+    # files have none: config()'s prefix is a sub-directory, a location of its own.
+    has_prefix = True
 
     def __init__(self, server):
         self.server = server
@@ -26,6 +29,10 @@ class Adapter:
     def config(self, location, prefix=None, **fields):
         """API fields of a storage at `location` (optionally below `prefix`)."""
         raise NotImplementedError
+
+    def unprefixed_config(self, location):
+        """Config of a storage of the whole location, without a prefix."""
+        return self.config(location)
 
     def missing_location_config(self):
         """Config of a storage whose bucket/container/directory does not exist."""

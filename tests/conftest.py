@@ -24,6 +24,17 @@ def pytest_report_header(config):
     return [f"database: {where}", f"job queue: {queue}"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _jobs_in_the_foreground():
+    """Without Redis, jobs run in the caller's thread, so a test sees a sync's result when its
+    request returns and the test's own transaction holds every row the job reads. Tests of
+    the background pool set JOBS_IN_PROCESS="background" themselves."""
+    from tests.fixtures.session_settings import session_setting
+
+    with session_setting("JOBS_IN_PROCESS", "foreground"):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_job_runner():
     """Each test re-checks Redis reachability and starts with empty queues."""

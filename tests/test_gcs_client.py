@@ -128,6 +128,19 @@ def test_presign_without_a_key_says_so(client):
         client.presign("a.jpg", 60)
 
 
+def test_under_an_emulator_the_servers_key_file_signs_for_storages_without_a_key(
+    gcs_server, bucket, tmp_path, monkeypatch
+):
+    key_file = tmp_path / "key.json"
+    key_file.write_text(SA_JSON)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    put(gcs_server, bucket, "a b.jpg", b"img")
+    url = GCSClient(bucket).presign("a b.jpg", 60)
+    assert url.startswith(f"{gcs_server}/{bucket}/a%20b.jpg?") and "X-Goog-Signature=" in url
+    assert requests.get(url, timeout=10).content == b"img"
+    assert GCSClient(bucket).read("a b.jpg") == b"img"  # the API calls stay anonymous
+
+
 # --- writing -------------------------------------------------------------------
 def test_write_and_delete(client, gcs_server, bucket):
     client.write("out/1.json", b'{"x": 1}')

@@ -97,6 +97,20 @@ def test_a_uri_in_plain_text_ends_at_whitespace(resolver):
     assert resolver.rewrite(7, f'"{uri} and\nwords"') == f'"{link(uri)} and\nwords"'
 
 
+def test_a_value_that_starts_with_a_uri_is_one_uri_to_its_end(resolver):
+    """Label Studio's rule for a string that starts with the scheme: the whole (stripped)
+    string, spaces included, which is what a blob import of a key with spaces holds."""
+    name, resolver = resolver
+    uri = f"s3://{name}/my photos/a b.jpg"
+    assert resolver.rewrite(7, {"image": uri, "padded": f"  {uri} "}) == {
+        "image": link(uri),
+        "padded": f"  {link(uri)} ",
+    }
+    # not past its line: a value of several lines is text with URIs in it
+    assert resolver.rewrite(7, f"s3://{name}/a.jpg and\nwords") == f"{link(f's3://{name}/a.jpg')} and\nwords"
+    assert resolver.rewrite(7, "s3://another-bucket/a b.jpg") == "s3://another-bucket/a b.jpg"  # no storage
+
+
 def test_the_form_layout_has_label_studios_shape(alice):
     for path in ["/api/storages/s3/form", "/api/storages/export/s3/form", "/api/storages/gcs/form"]:
         layout = alice.get(path).json()

@@ -215,6 +215,7 @@ def table(out):
         "status",
         "last_sync",
         "last_sync_count",
+        "every",
     ]
     return [line.split() for line in lines[1:]]
 
@@ -225,6 +226,7 @@ def test_list_storages_shows_every_storage_and_filters(alice, project, bucket, s
     imported = make_import(alice, project, bucket, title="Photos")
     run("sync_storage", "s3", imported.pk)
     exported = make_export(alice, project, bucket, title="Results")
+    S3ExportStorage.objects.filter(pk=exported.pk).update(sync_interval_minutes=90)
     other = new_project(alice, "Other")
     stuck = make_import(alice, other, bucket, title="Stuck")
     stuck.info_set_queued()
@@ -235,8 +237,8 @@ def test_list_storages_shows_every_storage_and_filters(alice, project, bucket, s
     rows = table(run("list_storages")[0])
     imported.refresh_from_db()
     assert ["s3", "import", str(imported.pk), str(project.pk), "Photos", f"s3://{name}/", "completed"] == rows[0][:7]
-    assert rows[0][-1] == "1" and rows[0][7] == imported.last_sync.strftime("%Y-%m-%d")
-    assert ["s3", "import", str(stuck.pk), str(other.pk), "Stuck", f"s3://{name}/", "failed", "-", "0"] == rows[1]
+    assert rows[0][-2:] == ["1", "-"] and rows[0][7] == imported.last_sync.strftime("%Y-%m-%d")
+    assert ["s3", "import", str(stuck.pk), str(other.pk), "Stuck", f"s3://{name}/", "failed", "-", "0", "-"] == rows[1]
     assert [
         "s3",
         "export",
@@ -247,6 +249,7 @@ def test_list_storages_shows_every_storage_and_filters(alice, project, bucket, s
         "initialized",
         "-",
         "-",
+        "90min",
     ] == rows[2]
     # aligned: every row's location starts in the same column
     lines = run("list_storages")[0].splitlines()
@@ -302,6 +305,20 @@ def test_admin_changelist_renders_without_secrets(admin_web, alice, project, buc
     assert (
         "Photo bucket" not in admin_web.get("/admin/io_storages/s3importstorage/?status__exact=failed").content.decode()
     )
+
+
+def test_admin_edits_the_sync_interval_and_refuses_one_below_the_minimum(admin_web, alice, project, bucket, settings):
+    settings.STORAGE_SYNC_MIN_INTERVAL_MINUTES = 5
+    storage = make_secret_import(alice, project, bucket)
+    url = f"/admin/io_storages/s3importstorage/{storage.pk}/change/"
+    assert 'name="sync_interval_minutes"' in admin_web.get(url).content.decode()
+
+    refused = admin_web.post(url, form_data(storage, sync_interval_minutes="1"))
+    assert refused.status_code == 200 and "Sync interval must be between 5 and" in refused.content.decode()
+    assert admin_web.post(url, form_data(storage, sync_interval_minutes="30")).status_code == 302
+    storage.refresh_from_db()
+    assert storage.sync_interval_minutes == 30
+    assert "30.0" in admin_web.get("/admin/io_storages/s3importstorage/").content.decode()
 
 
 def form_data(storage, **changes):

@@ -174,12 +174,31 @@ def test_sync_goes_through_redis_and_a_real_worker(alice, project, storage, asyn
 
 
 @needs_redis
+def test_a_sync_queued_where_no_worker_listens_says_so_in_the_api_and_the_admin(
+    alice, project, storage, async_queue, admin_client
+):
+    from rq import SimpleWorker
+
+    queued = sync(alice, storage)
+    assert queued["status"] == "queued"
+    waiting = alice.get(f"/api/storages/s3/{storage['id']}").json()
+    assert waiting["status"] == "queued"
+    assert waiting["meta"]["waiting"].startswith("No worker listens to queue 'low'")
+    html = admin_client.get(f"/admin/io_storages/s3importstorage/{storage['id']}/change/").content.decode()
+    assert "Waiting because" in html and "No worker listens to queue &#x27;low&#x27;" in html
+
+    SimpleWorker([async_queue], connection=async_queue.connection).work(burst=True)
+    done = alice.get(f"/api/storages/s3/{storage['id']}").json()
+    assert done["status"] == "completed" and "waiting" not in done["meta"]
+
+
+@needs_redis
 def test_health_check_fails_a_sync_whose_job_vanished(alice, project, storage, async_queue):
     queued = sync(alice, storage)
     assert queued["status"] == "queued"
     async_queue.connection.flushdb()  # e.g. Redis restarted without persistence
     listed = alice.get(f"/api/storages/s3/?project={project.id}").json()[0]
-    assert listed["status"] == "failed" and "vanished" in listed["traceback"]
+    assert listed["status"] == "failed" and "is gone" in listed["traceback"]
 
 
 @needs_redis

@@ -10,6 +10,8 @@ emulator), anonymous access; else the environment's default credentials (google.
 GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server). Under an emulator the API
 client stays anonymous even with a key: the key is then only used to sign URLs, because it
 could not fetch an access token offline and emulators check neither tokens nor signatures.
+So does the server's own key (GOOGLE_APPLICATION_CREDENTIALS) for storages without one: it
+signs their URLs under an emulator as it does against Google.
 `client_for` refuses empty credentials (the server's own identity) unless the operator
 allows them (STORAGE_SERVER_CREDENTIALS_ENABLED).
 
@@ -191,19 +193,21 @@ def _connect(
     project_id: Optional[str],
     emulator_host: Optional[str],
     token_uris: Optional[Tuple[str, ...]] = None,
+    key_file: Optional[str] = None,
 ) -> Tuple[storage.Client, Optional[Credentials]]:
     """(API client, credentials able to sign URLs or None), shared by every GCSClient with the
     same configuration: credentials keep their access token and the client its connection
     pool, so a proxied request does not pay for a token fetch and a TLS handshake. The client
     is thread-safe (requests/urllib3 underneath). `emulator_host` is part of the cache key so
-    that a changed STORAGE_EMULATOR_HOST gives a new client."""
+    that a changed STORAGE_EMULATOR_HOST gives a new client; `key_file` (the server's
+    GOOGLE_APPLICATION_CREDENTIALS, only used under an emulator) likewise."""
     project = project_id
     if credentials_json:
         signer = _load_service_account(credentials_json, token_uris)
         project = project or signer.project_id
         api_credentials = AnonymousCredentials() if emulator_host else signer
     elif emulator_host:
-        signer, api_credentials = None, AnonymousCredentials()
+        signer, api_credentials = _key_file_signer(key_file), AnonymousCredentials()
     else:
         try:
             api_credentials, default_project = google.auth.default()
@@ -229,6 +233,25 @@ def _connect(
     return client, signer
 
 
+def _key_file_signer(path: Optional[str]) -> Optional[Credentials]:
+    """The server's key file, when it is a service-account key (other credentials cannot sign);
+    google.auth.default() would read the same file outside an emulator."""
+    if not path:
+        return None
+    unreadable = "GOOGLE_APPLICATION_CREDENTIALS does not name a readable credentials file"
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        raise InvalidCredentials(unreadable) from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        return None
+    try:
+        return service_account.Credentials.from_service_account_info(info)
+    except (ValueError, TypeError, KeyError):
+        raise InvalidCredentials(unreadable) from None
+
+
 class GCSClient(StorageClient):
     page_size = 1000  # objects per listing request (the GCS maximum)
 
@@ -249,7 +272,8 @@ class GCSClient(StorageClient):
         emulator_host = os.environ.get("STORAGE_EMULATOR_HOST") or None
         project_id = (project_id or "").strip() or None
         token_uris = tuple(token_uris) if token_uris is not None else None
-        self._client, self._signer = _connect(credentials_json, project_id, emulator_host, token_uris)
+        key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None if emulator_host else None
+        self._client, self._signer = _connect(credentials_json, project_id, emulator_host, token_uris, key_file)
         self._bucket = self._client.bucket(bucket)
         # The SDK's default retries transient errors for 120 s: too long for a user waiting on
         # a validation or a proxied file. Uploads are retried too: rewriting the same bytes

@@ -1,10 +1,16 @@
-"""The S3 buckets and objects of Label Studio's tests/conftest.py (fixtures s3_with_images,
-s3_with_jsons, s3_with_hypertext_s3_links, s3_with_partially_encoded_s3_links,
-s3_with_unexisted_links, s3_export_bucket, s3_export_bucket_sse / _kms), on a moto server.
+"""The buckets, containers and objects Label Studio's tests/conftest.py provides, on the
+suite's real servers (other tests use uuid-named buckets, so these names are ours alone).
 
-Label Studio creates them with in-process moto for every test; here they live on the suite's
-moto server (other tests use uuid-named buckets, so these names are ours alone) and `seed()`
-empties and refills them before every case.
+S3 (fixtures s3_with_images, s3_with_jsons, s3_with_hypertext_s3_links,
+s3_with_partially_encoded_s3_links, s3_with_unexisted_links, s3_export_bucket,
+s3_export_bucket_sse / _kms): Label Studio creates them with in-process moto for every test;
+here they live on the moto server and `seed()` empties and refills them before every case.
+
+GCS and Azure: Label Studio replaces the clients with mocks (tests/utils.py gcs_client_mock,
+azure_client_mock) in which every bucket or container exists and lists the objects `abc`,
+`def` and `ghi`, holding `test_blob_<key>` (GCS; in a bucket whose name ends in `_JSON`, one
+JSON task) or that JSON task (Azure). `seed_gcs()` / `seed_azure()` create exactly that, on
+the gcp-storage-emulator and on Azurite, for the buckets and containers the cases name.
 
 Label Studio's conftest also puts a Deny policy on the -sse/-kms buckets, but in its own run
 no put ever reaches moto: `mock_s3_resource_aes/kms` replace boto3's resource with a mock whose
@@ -20,6 +26,8 @@ from typing import Dict, List
 
 from botocore.exceptions import ClientError
 
+from tests.fixtures.azure import azure_admin
+from tests.fixtures.gcs import gcs_admin
 from tests.fixtures.s3 import s3_admin
 
 SEED: Dict[str, Dict[str, str]] = {
@@ -54,6 +62,17 @@ SSE_EXPECT = {
     "pytest-export-s3-bucket-with-sse": {"ServerSideEncryption": "AES256"},
     "pytest-export-s3-bucket-with-kms": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "test-key-id"},
 }
+
+
+#: the task of the mocks' JSON objects (tests/utils.py sample_json_contents)
+MOCK_TASK = {"str_field": "test", "int_field": 123, "dict_field": {"one": "wow", "two": 456}}
+MOCK_KEYS = ("abc", "def", "ghi")
+GCS_BUCKETS = ("test-gs-bucket", "test-gs-bucket_JSON", "pytest-export-gcs-bucket", "heartex-test")
+AZURE_CONTAINERS = ("pytest-azure-images", "pytest-export-azure-bucket")
+
+
+def gcs_body(bucket: str, key: str) -> str:
+    return json.dumps(MOCK_TASK) if bucket.endswith("_JSON") else f"test_blob_{key}"
 
 
 def _keys(s3, bucket) -> List[str]:
@@ -92,3 +111,35 @@ def sse_problems(endpoint: str) -> List[str]:
                     f"s3://{bucket}/{key}: SSEKMSKeyId={head.get('SSEKMSKeyId')!r}, want {want['SSEKMSKeyId']!r}"
                 )
     return problems
+
+
+def seed_gcs(url: str) -> None:
+    from google.api_core.exceptions import Conflict
+
+    client = gcs_admin(url)
+    for name in GCS_BUCKETS:
+        try:
+            client.create_bucket(name)
+        except Conflict:
+            pass
+        bucket = client.bucket(name)
+        for blob in client.list_blobs(name):
+            blob.delete()
+        for key in MOCK_KEYS:
+            bucket.blob(key).upload_from_string(gcs_body(name, key))
+
+
+def seed_azure(endpoint: str) -> None:
+    from azure.core.exceptions import ResourceExistsError
+
+    service = azure_admin(endpoint)
+    for name in AZURE_CONTAINERS:
+        try:
+            service.create_container(name)
+        except ResourceExistsError:
+            pass
+        container = service.get_container_client(name)
+        for blob in container.list_blobs():
+            container.delete_blob(blob.name)
+        for key in MOCK_KEYS:
+            container.upload_blob(key, json.dumps(MOCK_TASK), overwrite=True)

@@ -4,6 +4,8 @@ tavern 3.7.1 imports `_pytest.python_api`, which pytest 9 no longer has, so it c
 this suite. What the cases need is re-implemented here with tavern's documented semantics
 (checked against tavern 3.7.1's source):
 
+* YAML: anchors stay defined for the documents after the one that sets them (tavern's
+  loader keeps them, so one case can reuse a stage of an earlier case: `- *create_storage`).
 * YAML tags: `!anything`, `!anystr`, `!anyint`, `!anyfloat`, `!anynumber`, `!anybool`,
   `!anylist`, `!anydict` (exact type), `!re_match` / `!re_search` / `!re_fullmatch`, and the
   conversions `!int`, `!float`, `!bool`, `!raw` applied after formatting.
@@ -16,7 +18,10 @@ this suite. What the cases need is re-implemented here with tavern's documented 
   others), values equal or matched by a sentinel; lists with strict off are matched in order
   as a subsequence, with strict on item by item with equal lengths. Header names are compared
   case-insensitively. Strictness: test-level `strict: true` turns every block on, `false`
-  every block off; unset, `json` is on and `headers` off. `save: json:` are JMESPath queries.
+  every block off; unset, `json` is on and `headers` off. `save: json:` are JMESPath queries;
+  `save: $ext:` calls a function (given to `run_case` by its tavern name, e.g.
+  `tests.utils:os_independent_path`) with the response and `extra_kwargs`, and saves the dict
+  it returns.
 """
 
 from __future__ import annotations
@@ -100,7 +105,12 @@ _CONVERSIONS = {
 
 
 class Loader(yaml.SafeLoader):
-    pass
+    def compose_document(self):
+        # yaml's Composer forgets the anchors at the end of each document; tavern's does not.
+        self.get_event()  # DOCUMENT-START
+        node = self.compose_node(None, None)
+        self.get_event()  # DOCUMENT-END
+        return node
 
 
 def _add_tags():
@@ -301,6 +311,14 @@ def resolve_stages(stages: List[dict], shared: Dict[str, dict]) -> List[dict]:
     return resolved
 
 
+def call_ext(ext: Dict[str, Callable[..., dict]], spec: dict, response) -> dict:
+    """What a `$ext: {function, extra_kwargs}` block saves."""
+    function = ext.get(spec.get("function"))
+    if function is None:
+        raise ValueError(f"$ext function {spec.get('function')!r} is not provided to this runner")
+    return function(response, **(spec.get("extra_kwargs") or {}))
+
+
 def run_case(
     case: dict,
     stages: List[dict],
@@ -310,12 +328,16 @@ def run_case(
     upload: Callable[[str], tuple],
     timeout: float = 120,
     keep_going: bool = False,
+    ext: Optional[Dict[str, Callable[..., dict]]] = None,
+    prepare: Optional[Callable[[dict], dict]] = None,
 ) -> List[StageFailed]:
     """Run `stages` (already resolved and adapted) of `case` with `session` (a
     requests.Session carrying any auth). `upload(path)` gives (file name, bytes) of a `files:`
-    entry. Raises StageFailed at the first stage whose response does not match, as tavern
-    does; with `keep_going`, runs every stage it can and returns the failures instead (a
-    stage needing a variable that an earlier failure did not save is one)."""
+    entry; `ext` maps the `$ext` functions a case may call to ours; `prepare(request)`, if
+    given, sees every request once its variables are filled in and returns what is sent.
+    Raises StageFailed at the first stage whose response does not match, as tavern does; with
+    `keep_going`, runs every stage it can and returns the failures instead (a stage needing a
+    variable that an earlier failure did not save is one)."""
     import mimetypes
 
     strict = case.get("strict")
@@ -334,6 +356,8 @@ def run_case(
                 raise
             failures.append(StageFailed(index, name, None, [f"not sent: {e}"]))
             continue
+        if prepare is not None:
+            request = prepare(request)
         headers = dict(request.get("headers") or {})
         kwargs: Dict[str, Any] = {}
         for key in ("params", "data", "json"):
@@ -381,6 +405,9 @@ def run_case(
             except Mismatch as e:
                 problems.append(f"headers {e}")
         for block, queries in (expected.get("save") or {}).items():
+            if block == "$ext":
+                variables.update(call_ext(ext or {}, queries, response))
+                continue
             if block != "json":
                 raise ValueError(f"stage {name!r}: save.{block} is not supported by this runner")
             for as_name, query in queries.items():

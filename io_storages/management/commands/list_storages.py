@@ -1,12 +1,13 @@
 """list_storages [--project ID] [--export | --import]: every storage of every type, as an
-aligned text table. Stale queued/in-progress statuses are checked first, as the API does."""
+aligned text table (`every`: the scheduled sync interval). Stale queued/in-progress statuses
+are checked first, as the API does."""
 
 from django.core.management.base import BaseCommand
 
 from io_storages import registry
 from io_storages.jobs import check_health
 
-COLUMNS = ("type", "kind", "id", "project", "title", "location", "status", "last_sync", "last_sync_count")
+COLUMNS = ("type", "kind", "id", "project", "title", "location", "status", "last_sync", "last_sync_count", "every")
 
 
 def _text(value):
@@ -42,6 +43,7 @@ class Command(BaseCommand):
                 check_health(storage).status,
                 storage.last_sync,
                 storage.last_sync_count,
+                f"{storage.sync_interval_minutes:g}min" if storage.sync_interval_minutes else None,
             ]
             for storage in storages
         ]
