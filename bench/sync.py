@@ -18,7 +18,9 @@
 Memory: VmRSS is sampled every 50 ms during each sync; `rss_growth_mb` is the largest sampled
 peak minus VmRSS just before that sync. `peak_rss_mb` is ru_maxrss of the whole process
 (setup included). `sync_lookup/flush_seconds` are wall seconds in ImportSync's two database
-steps (methods wrapped by this script); the rest of a sync is listing and per-object Python.
+steps (methods wrapped by this script), `sync_recheck_seconds` the part of flush that
+re-checks each batch under the storage's row lock; the rest of a sync is listing and
+per-object Python.
 `--profile FILE`: one round, its sync under cProfile, top costs printed to stderr.
 """
 
@@ -154,7 +156,7 @@ def instrument_sync():
     service code is untouched): `lookup` (already linked?) and `flush` (create tasks+links)."""
     from io_storages.sync import ImportSync
 
-    spent = {"lookup": 0.0, "flush": 0.0}
+    spent = {"lookup": 0.0, "flush": 0.0, "recheck": 0.0}
 
     def timed(name, method):
         def wrapper(*args, **kwargs):
@@ -168,6 +170,8 @@ def instrument_sync():
 
     ImportSync._linked_task_counts = timed("lookup", ImportSync._linked_task_counts)
     ImportSync._flush = timed("flush", ImportSync._flush)
+    # inside flush: the batch re-checked under the storage's row lock
+    ImportSync._not_linked_meanwhile = timed("recheck", ImportSync._not_linked_meanwhile)
     return spent
 
 
@@ -178,7 +182,7 @@ def cpu_seconds():
 
 def timed_sync(client, storage_id, spent, profile=None):
     """(wall seconds, CPU seconds of this process, seconds in DB steps, API result)."""
-    spent.update(lookup=0.0, flush=0.0)
+    spent.update(lookup=0.0, flush=0.0, recheck=0.0)
     cpu, started = cpu_seconds(), time.perf_counter()
     if profile:
         import cProfile
@@ -239,6 +243,7 @@ def one_round(client, moto_url, s3, n, spent, profile=None):
         "sync_cpu_seconds": sync_cpu,
         "sync_lookup_seconds": sync_db["lookup"],
         "sync_flush_seconds": sync_db["flush"],
+        "sync_recheck_seconds": sync_db["recheck"],
         "ratio": sync_seconds / list_seconds,
         "tasks_created": tasks,
         "resync_seconds": resync_seconds,

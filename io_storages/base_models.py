@@ -76,6 +76,8 @@ class StorageInfo(models.Model):
     def info_set_queued(self):
         now = timezone.now().isoformat()
         meta = {"time_queued": now, "attempts": self.meta.get("attempts", 0) + 1, "tasks_existed": 0}
+        if "events" in self.meta:  # what bucket notifications imported (io_storages.events) is not this sync's
+            meta["events"] = self.meta["events"]
         self._update(status=self.Status.QUEUED, traceback=None, last_sync_count=0, last_sync_job=None, meta=meta)
 
     def info_set_in_progress(self):

@@ -33,6 +33,9 @@ class Provider:
     has_buckets: bool
     #: can hand out time-limited URLs: its import storages have `presign` and `presign_ttl`
     presigns: bool
+    #: has an object-notification adapter, `<package>/events.py` (see io_storages.events):
+    #: its import storages may set `event_queue`
+    has_events: bool = False
 
     @cached_property
     def import_model(self):
@@ -53,6 +56,11 @@ class Provider:
         """A new `StorageClient` for `storage` (one of this provider's models)."""
         return import_string(f"{self.client_module}.client_for")(storage)
 
+    @property
+    def events_module(self):
+        """The dotted path of the provider's notification adapter (None: it has none)."""
+        return f"{self.package}.events" if self.has_events else None
+
 
 PROVIDERS = {
     p.type: p
@@ -66,6 +74,7 @@ PROVIDERS = {
             scheme="s3",
             has_buckets=True,
             presigns=True,
+            has_events=True,  # S3 event notifications through SQS
         ),
         Provider(
             type="gcs",

@@ -10,6 +10,7 @@ from rest_framework.fields import empty
 from core.permissions import organization_filter
 from io_storages.base_models import STATUS_FIELDS
 from io_storages.client import StorageError
+from io_storages.events import check_event_queue
 from io_storages.sync import compile_regex_filter
 from projects.models import Project
 
@@ -55,11 +56,23 @@ class StorageSerializer(serializers.ModelSerializer):
             moved, missing = self.instance.secrets_to_reenter(storage, given=attrs)
             if missing:
                 raise serializers.ValidationError({name: [reenter_message(moved)] for name in missing})
+        queue = getattr(storage, "event_queue", "")  # import storages: notifications instead of listings
+        if queue:
+            self.check_event_queue(storage, connect=False)  # parsed and SSRF-checked before connecting
         try:
             storage.validate_connection()
         except StorageError as e:
             raise serializers.ValidationError(str(e))
+        if queue:
+            self.check_event_queue(storage, connect=True)
         return attrs
+
+    @staticmethod
+    def check_event_queue(storage, connect):
+        try:
+            check_event_queue(storage, connect=connect)
+        except StorageError as e:
+            raise serializers.ValidationError({"event_queue": [str(e)]})
 
     def unsaved_storage(self, attrs):
         """The storage as it would be saved (stored values overlaid with `attrs`)."""

@@ -34,7 +34,8 @@ class S3StorageMixin(models.Model):
 
 
 class S3ImportStorage(ProjectStorageMixin, S3StorageMixin, PresignMixin, ImportStorage):
-    pass
+    # The SQS queue is read with the storage's keys: a new queue URL needs them again.
+    address_fields = S3StorageMixin.address_fields + ("event_queue",)
 
 
 class S3ExportStorage(ProjectStorageMixin, S3StorageMixin, ExportStorage):
