@@ -40,7 +40,7 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -498,6 +498,42 @@ class EndpointGuard:
     def hooks(self) -> dict:
         """Keyword arguments for `S3Client`."""
         return {"before_connect": self.before_connect, "check_peer": self.check_peer}
+
+
+class _PeerCheckedConnection:
+    """Mixed into urllib3's connection classes: calls `check_peer(address, host)` once the
+    socket is connected, before TLS and before anything is sent. A connection through a
+    proxy is not checked: its peer is the proxy, which looks the endpoint up itself."""
+
+    check_peer: Callable[[str, str], None]
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        if not getattr(self, "proxy", None):
+            try:
+                self.check_peer(sock.getpeername()[0], self.host)
+            except BaseException:
+                sock.close()
+                raise
+        return sock
+
+
+def peer_checked_pools(pool_classes_by_scheme: dict, check_peer: Callable[[str, str], None]) -> dict:
+    """urllib3 pool classes (scheme -> class) whose connections run `check_peer` on the
+    connected socket. Checking a name before a request is not enough: urllib3 looks it up
+    again to connect, and a rebinding DNS server can answer a public address to the check
+    and 169.254.169.254 to the connect; the connected socket's address is the one that
+    counts. Neither botocore nor requests has a public hook at this level, so clients get
+    subclasses of their pool classes."""
+    classes = {}
+    for scheme, pool in pool_classes_by_scheme.items():
+        connection = type(
+            f"PeerChecked{pool.ConnectionCls.__name__}",
+            (_PeerCheckedConnection, pool.ConnectionCls),
+            {"check_peer": staticmethod(check_peer)},
+        )
+        classes[scheme] = type(f"PeerChecked{pool.__name__}", (pool,), {"ConnectionCls": connection})
+    return classes
 
 
 # --- the server's own identity -------------------------------------------------------------

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.localfiles",
     "tests.fixtures.listeners",
+    "tests.fixtures.job_redis",
 ]
 
 
@@ -32,6 +33,17 @@ def _jobs_in_the_foreground():
     from tests.fixtures.session_settings import session_setting
 
     with session_setting("JOBS_IN_PROCESS", "foreground"):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Users are made for nearly every test: PBKDF2's million rounds cost 0.5 s each on a
+    slow core, most of the suite's time. The tests check who may log in, not the hash's
+    strength; the service's own setting is untouched (a ServiceProcess hashes as deployed)."""
+    from tests.fixtures.session_settings import session_setting
+
+    with session_setting("PASSWORD_HASHERS", ["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
 
 

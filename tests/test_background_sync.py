@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+from tests.fixtures.job_redis import redis_reachable
 from tests.fixtures.s3 import new_bucket, s3_admin, s3_config
 from tests.fixtures.servers import JOB_REDIS_URL
 from tests.fixtures.service import ServiceProcess
@@ -169,11 +170,6 @@ def test_an_interval_below_the_minimum_is_refused(service, s3_server):
 
 
 # --- with Redis: a separate worker ------------------------------------------------------
-def redis_reachable():
-    try:
-        return redis.Redis.from_url(JOB_REDIS_URL, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture

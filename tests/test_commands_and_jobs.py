@@ -1,9 +1,6 @@
 """The createuser command and both paths of the job runner (in-process and RQ + worker)."""
 
-import os
-
 import pytest
-import redis
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
@@ -11,16 +8,9 @@ from rest_framework.test import APIClient
 
 from core import jobs
 from core.models import Organization
-from tests.fixtures.servers import JOB_REDIS_URL
+from tests.fixtures.job_redis import needs_redis
 
 pytestmark = pytest.mark.django_db
-
-
-def redis_reachable():
-    try:
-        return redis.Redis.from_url(JOB_REDIS_URL, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        return False
 
 
 def test_createuser_creates_user_organization_and_token(capsys):
@@ -76,18 +66,11 @@ def test_in_process_job_failure_does_not_propagate(settings):
     assert jobs.enqueue(int, "not a number") is None
 
 
-@pytest.mark.skipif(
-    not redis_reachable() and not os.environ.get("CI"), reason="needs a Redis server (CI always has one)"
-)
-def test_jobs_go_through_redis_and_a_real_worker(settings):
+@needs_redis
+def test_jobs_go_through_redis_and_a_real_worker(redis_queues):
     from rq import SimpleWorker
 
-    settings.REDIS_URL = JOB_REDIS_URL
-    settings.RQ_ASYNC = True
-    settings.RQ_QUEUES = {name: {**conf, "URL": JOB_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()}
-    jobs.forget_redis_state()
-    queue = jobs.get_queue("default")
-    queue.connection.flushdb()
+    queue = redis_queues("default")
 
     job_id = jobs.enqueue(record_call, "worker", queue_name="default")
     assert job_id and jobs.job_state(job_id) == "queued"

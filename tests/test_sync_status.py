@@ -6,12 +6,11 @@ import threading
 from datetime import timedelta
 
 import pytest
-import redis
 from django.db import connection
 from django.utils import timezone
 
-from core import jobs
 from io_storages.s3.models import S3ImportStorage
+from tests.fixtures.job_redis import needs_redis
 from tests.fixtures.s3 import s3_admin, s3_config
 from tests.fixtures.servers import JOB_REDIS_URL
 from tests.storage_helpers import create_storage, put, sync
@@ -19,30 +18,10 @@ from tests.storage_helpers import create_storage, put, sync
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("emulators_on_loopback")]
 
 
-def redis_reachable():
-    try:
-        return redis.Redis.from_url(JOB_REDIS_URL, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        return False
-
-
-needs_redis = pytest.mark.skipif(
-    not redis_reachable() and not os.environ.get("CI"), reason="needs a Redis server (CI always has one)"
-)
-
-
 @pytest.fixture
-def async_queue(settings):
-    """Jobs go to a real Redis queue and wait for a worker."""
-    settings.REDIS_URL = JOB_REDIS_URL
-    settings.RQ_ASYNC = True
-    settings.RQ_QUEUES = {name: {**conf, "URL": JOB_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()}
-    jobs.forget_redis_state()
-    queue = jobs.get_queue(settings.STORAGE_SYNC_QUEUE)
-    queue.connection.flushdb()
-    yield queue
-    queue.connection.flushdb()
-    jobs.forget_redis_state()
+def async_queue(redis_queues, settings):
+    """Syncs go to a real Redis queue and wait for a worker."""
+    return redis_queues(settings.STORAGE_SYNC_QUEUE)
 
 
 @pytest.fixture

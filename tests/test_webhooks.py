@@ -11,36 +11,23 @@ still go through the trusted-endpoint checks (including the connected peer's).
 import hashlib
 import hmac
 import json
-import os
 import socket
 
 import pytest
-import redis
 from django.db import connection
 
 from core import jobs
 from io_storages.webhooks.delivery import enqueue_delivery
 from io_storages.webhooks.models import STORAGE_SYNC_COMPLETED, STORAGE_SYNC_FAILED, STORAGE_SYNC_STARTED, Webhook
 from tests.api_errors import error_detail, validation_errors
+from tests.fixtures.job_redis import needs_redis
 from tests.fixtures.s3 import s3_config
-from tests.fixtures.servers import JOB_REDIS_URL, free_port
+from tests.fixtures.servers import free_port
 from tests.storage_helpers import create_storage, put, sync
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "whsec-5d1f0c9e-test"
-
-
-def redis_reachable():
-    try:
-        return redis.Redis.from_url(JOB_REDIS_URL, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        return False
-
-
-needs_redis = pytest.mark.skipif(
-    not redis_reachable() and not os.environ.get("CI"), reason="needs a Redis server (CI always has one)"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -399,16 +386,9 @@ def test_a_500_is_retried_in_process(alice, project, s3_server, s3_storage, rece
 
 
 @pytest.fixture
-def webhook_queue(settings):
+def webhook_queue(redis_queues, settings):
     """Deliveries go to a real Redis queue and wait for a worker."""
-    settings.REDIS_URL = JOB_REDIS_URL
-    settings.RQ_ASYNC = True
-    settings.RQ_QUEUES = {name: {**conf, "URL": JOB_REDIS_URL} for name, conf in settings.RQ_QUEUES.items()}
-    jobs.forget_redis_state()
-    queue = jobs.get_queue(settings.WEBHOOK_QUEUE)
-    queue.connection.flushdb()
-    yield queue
-    queue.connection.flushdb()
+    return redis_queues(settings.WEBHOOK_QUEUE)
 
 
 @needs_redis

@@ -135,42 +135,11 @@ class _Body:
         self._raw.close()
 
 
-class _PeerCheckedConnection:
-    """Mixed into botocore's connection classes: calls `check_peer(address, host)` once the
-    socket is connected. A connection through a proxy is not checked: its peer is the proxy,
-    which looks the endpoint up itself."""
-
-    check_peer: Callable[[str, str], None]
-
-    def _new_conn(self):
-        sock = super()._new_conn()
-        if not self.proxy:
-            try:
-                self.check_peer(sock.getpeername()[0], self.host)
-            except BaseException:
-                sock.close()
-                raise
-        return sock
-
-
-def _check_connected_peers(s3, check_peer: Callable[[str, str], None]) -> None:
-    """Make every connection `s3` opens pass `check_peer` before sending anything.
-
-    Checking the endpoint's name before a request is not enough: urllib3 looks the name up
-    again to connect, and a rebinding DNS server can answer a public address to the check
-    and 169.254.169.254 to the connect. The connected socket's address is the one that
-    counts. botocore has no public hook at this level, so the client's pool classes are
-    replaced with subclasses whose connections run the check.
-    """
-    session = s3._endpoint.http_session
-    classes = {}
-    for scheme, pool in session._pool_classes_by_scheme.items():
-        connection = type(
-            f"PeerChecked{pool.ConnectionCls.__name__}",
-            (_PeerCheckedConnection, pool.ConnectionCls),
-            {"check_peer": staticmethod(check_peer)},
-        )
-        classes[scheme] = type(f"PeerChecked{pool.__name__}", (pool,), {"ConnectionCls": connection})
+def _check_connected_peers(client, check_peer: Callable[[str, str], None]) -> None:
+    """Make every connection a boto3 client (S3, SQS) opens pass `check_peer` before sending
+    anything (`ssrf.peer_checked_pools`)."""
+    session = client._endpoint.http_session
+    classes = ssrf.peer_checked_pools(session._pool_classes_by_scheme, check_peer)
     session._pool_classes_by_scheme = classes  # used for proxy managers created later
     session._manager.pool_classes_by_scheme = classes
 

@@ -110,23 +110,6 @@ def request_body(action: str, event: dict, delivery_id: str, timestamp: int) -> 
 
 
 # --- the HTTP request -------------------------------------------------------------------
-class _PeerCheckedConnection:
-    """Mixed into urllib3's connection classes: `check_peer(address, host)` runs on the
-    connected socket, before TLS and before anything is sent (a name can resolve differently
-    for the connect than it did for the check: DNS rebinding)."""
-
-    check_peer: Callable[[str, str], None]
-
-    def _new_conn(self):
-        sock = super()._new_conn()
-        try:
-            self.check_peer(sock.getpeername()[0], self.host)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-
 class _PeerCheckedAdapter(HTTPAdapter):
     """requests' adapter whose connections run `check_peer`; no retries of its own."""
 
@@ -136,15 +119,9 @@ class _PeerCheckedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
-        classes = {}
-        for scheme, pool in self.poolmanager.pool_classes_by_scheme.items():
-            connection = type(
-                f"PeerChecked{pool.ConnectionCls.__name__}",
-                (_PeerCheckedConnection, pool.ConnectionCls),
-                {"check_peer": staticmethod(self._check_peer)},
-            )
-            classes[scheme] = type(f"PeerChecked{pool.__name__}", (pool,), {"ConnectionCls": connection})
-        self.poolmanager.pool_classes_by_scheme = classes
+        self.poolmanager.pool_classes_by_scheme = ssrf.peer_checked_pools(
+            self.poolmanager.pool_classes_by_scheme, self._check_peer
+        )
 
 
 def _session(endpoint: ssrf.Endpoint) -> requests.Session:
