@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import gzip
+import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,15 @@ from typing import Iterator, Optional
 
 class StorageError(Exception):
     """A provider-side failure, with a message that is safe to return to API users."""
+
+
+def unexpected_error(logger, what: str, error: BaseException) -> str:
+    """Log `error` (from inside its `except` block) with its traceback under a new id, and
+    return what users read instead: the kind of error and that id. The message and traceback
+    may hold server paths, code and values, so they go to the server log only."""
+    error_id = uuid.uuid4().hex
+    logger.exception("%s failed: unexpected error (id %s)", what, error_id)
+    return f"unexpected error (id {error_id}): {type(error).__name__}; the server log has the details"
 
 
 class InvalidCredentials(StorageError):

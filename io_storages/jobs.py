@@ -8,7 +8,6 @@ the caller's process through `run_sync` (the `sync_storage` command).
 
 import logging
 import time
-import uuid
 from datetime import timedelta
 
 from django.apps import apps
@@ -18,7 +17,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from core import jobs
-from io_storages.client import StorageError
+from io_storages.client import StorageError, unexpected_error
 from io_storages.export import export_project
 from io_storages.fields import SecretKeyError
 from io_storages.registry import model_label, storage_from_label
@@ -128,13 +127,8 @@ def _run_and_record(storage, progress, only_new):
         storage.info_set_failed("Sync interrupted")
         raise
     except Exception as e:
-        # Users see what failed and an id to quote; the traceback (server paths, code, values)
-        # goes to the server log only, under the same id.
-        error_id = uuid.uuid4().hex
-        logger.exception(
-            "Sync of %s #%s failed: unexpected error (id %s)", type(storage).__name__, storage.pk, error_id
-        )
-        storage.info_set_failed(f"Unexpected error (id {error_id}): {type(e).__name__}; the server log has the details")
+        message = unexpected_error(logger, f"Sync of {type(storage).__name__} #{storage.pk}", e)
+        storage.info_set_failed(message[0].upper() + message[1:])
         return
     if errors and not progress.count:
         storage.info_set_failed("\n".join(errors))

@@ -14,7 +14,6 @@ event consumer importing the same new key at once create its task once.
 import logging
 import queue
 import threading
-import uuid
 from itertools import islice
 
 import re2
@@ -22,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
-from io_storages.client import ObjectNotFound, StorageError
+from io_storages.client import ObjectNotFound, StorageError, unexpected_error
 from io_storages.task_files import TaskFileError, iter_task_rows
 from tasks.importing import TaskFormatError, create_tasks, parse_task
 
@@ -245,13 +244,8 @@ class ImportSync:
         except (TaskFileError, TaskFormatError, StorageError) as e:
             raise _Unreadable(str(e)) from e
         except Exception as e:  # a parser's own error (pyarrow, ijson, ...)
-            # Users read the kind of error and an id; the message and traceback (which may
-            # hold server paths) go to the server log under that id.
-            error_id = uuid.uuid4().hex
-            logger.exception("Reading %s failed: unexpected error (id %s)", self.storage.uri_for(key), error_id)
-            raise _Unreadable(
-                f"cannot be read: unexpected error (id {error_id}): {type(e).__name__}; the server log has the details"
-            ) from e
+            message = unexpected_error(logger, f"Reading {self.storage.uri_for(key)}", e)
+            raise _Unreadable(f"cannot be read: {message}") from e
 
     def _add(self, parsed, key, row_index, row_group):
         self.pending.append((parsed, key, row_index, row_group))
