@@ -132,16 +132,13 @@ class _Pool:
             pass  # alive, owned by another user
         return "unknown"
 
-    def wait_idle(self, timeout=30.0):
-        """Block until no job of this process is queued or running (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._states and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return not self._states
-
 
 _pool = _Pool()
-wait_idle = _pool.wait_idle
+
+
+def is_in_process(job_id):
+    """True for the id of a job of the in-process pool (any process's)."""
+    return job_id.startswith(_Pool.PREFIX + ":")
 
 
 def job_state(job_id):
@@ -151,7 +148,7 @@ def job_state(job_id):
     or the process running it died."""
     if not job_id:
         return None
-    if job_id.startswith(_Pool.PREFIX + ":"):
+    if is_in_process(job_id):
         return _pool.state(job_id)
     if not redis_available():
         return "unknown"  # Redis is down: the job may well be alive
@@ -163,20 +160,10 @@ def job_state(job_id):
     return getattr(status, "value", status)
 
 
-def unserved_queue(job_id):
-    """The name of the queue an RQ job waits on when no worker listens to that queue, else
-    None (also for jobs that are not waiting, and for in-process jobs)."""
-    if not job_id or job_id.startswith(_Pool.PREFIX + ":") or not redis_available():
-        return None
-    connection = get_queue().connection
-    try:
-        job = Job.fetch(job_id, connection=connection)
-    except NoSuchJobError:
-        return None
-    if getattr(job.get_status(refresh=False), "value", None) != "queued":
-        return None
-    served = any(job.origin in worker.queue_names() for worker in Worker.all(connection=connection))
-    return None if served else job.origin
+def queue_has_workers(queue_name):
+    """True when at least one RQ worker listens to `queue_name` (Redis only)."""
+    workers = Worker.all(connection=get_queue(queue_name).connection)
+    return any(queue_name in worker.queue_names() for worker in workers)
 
 
 def all_queue_names():
@@ -191,6 +178,7 @@ def periodic_jobs():
 
 
 _scheduler = {"thread": None}
+_scheduler_lock = threading.Lock()
 
 
 def start_in_process_scheduler():
@@ -199,7 +187,7 @@ def start_in_process_scheduler():
     once per process; returns the thread, or None when not needed."""
     if settings.JOBS_IN_PROCESS != "background" or redis_available() or not settings.PERIODIC_JOBS:
         return None
-    with _pool._lock:
+    with _scheduler_lock:
         if _scheduler["thread"] is None:
             thread = threading.Thread(target=_scheduler_loop, name="job-scheduler", daemon=True)
             _scheduler["thread"] = thread

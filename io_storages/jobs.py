@@ -41,12 +41,16 @@ def start_sync(storage, **options):
     model = type(storage)
     if not claim_sync(storage):
         return model.objects.get(pk=storage.pk)
-    queue = settings.STORAGE_EXPORT_QUEUE if model.is_export else settings.STORAGE_SYNC_QUEUE
-    job_id = jobs.enqueue(run_sync_job, model_label(model), storage.pk, queue_name=queue, **options)
+    job_id = jobs.enqueue(run_sync_job, model_label(model), storage.pk, queue_name=queue_of(model), **options)
     if job_id:
         model.objects.filter(pk=storage.pk).update(last_sync_job=job_id)
     storage.refresh_from_db()
     return storage
+
+
+def queue_of(model):
+    """The RQ queue a storage model's syncs go to."""
+    return settings.STORAGE_EXPORT_QUEUE if model.is_export else settings.STORAGE_SYNC_QUEUE
 
 
 def claim_sync(storage, force=False):
@@ -148,7 +152,7 @@ def check_health(storage):
         return storage
     timeout = timedelta(seconds=5 * settings.STORAGE_IN_PROGRESS_TIMER)
     now = timezone.now()
-    problem = None
+    problem = state = None
     if storage.last_sync_job:
         state = jobs.job_state(storage.last_sync_job)
         if state is None:
@@ -174,11 +178,18 @@ def check_health(storage):
         storage.info_set_failed(problem)
         sync_finished.send(sender=type(storage), storage=storage)  # it will never end otherwise
     elif storage.status == storage.Status.QUEUED:
-        queue = jobs.unserved_queue(storage.last_sync_job)
-        storage.info_note_waiting(
-            f"No worker listens to queue '{queue}': the sync starts when one does "
-            "(`python manage.py rqworker` serves every queue)"
-            if queue
-            else None
-        )
+        storage.info_note_waiting(_why_waiting(storage, state))
     return storage
+
+
+def _why_waiting(storage, state):
+    """Why a queued sync has not started, when no RQ worker serves its queue; else None."""
+    if state != "queued" or jobs.is_in_process(storage.last_sync_job):
+        return None  # not waiting on RQ (a pool job waits for a thread of its own process)
+    queue = queue_of(type(storage))
+    if jobs.queue_has_workers(queue):
+        return None
+    return (
+        f"No worker listens to queue '{queue}': the sync starts when one does "
+        "(`python manage.py rqworker` serves every queue)"
+    )
